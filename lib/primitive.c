@@ -1,0 +1,149 @@
+/*
+ * oneDNN primitives as the library uses them: user-mode scratchpad on the
+ * context's shared buffer, thread count from the context, and creation
+ * counted so tests can prove that steady loops create none.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static ganet_status make_attr(dnnl_primitive_attr_t *attr)
+{
+    GANET__DNNL(dnnl_primitive_attr_create(attr), "primitive attributes");
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(
+            *attr, dnnl_scratchpad_mode_user);
+    if (st != dnnl_success) {
+        dnnl_primitive_attr_destroy(*attr);
+        return ganet__dnnl(st, "scratchpad mode");
+    }
+    return GANET_OK;
+}
+
+/* Grow the context's scratchpad to hold size bytes. Done when a primitive
+ * is created, so execution never allocates. */
+static ganet_status reserve_scratch(ganet_context *ctx, size_t size)
+{
+    if (size <= ctx->scratch_size)
+        return GANET_OK;
+    void *p = ganet__alloc(ctx, size);
+    GANET__CHECK(p != NULL, GANET_ERR_OUT_OF_MEMORY,
+                 "scratchpad: cannot allocate %zu bytes", size);
+    ganet__free(ctx, ctx->scratch, ctx->scratch_size);
+    ctx->scratch = p;
+    ctx->scratch_size = size;
+    return GANET_OK;
+}
+
+/* Finish a primitive from its descriptor: scratchpad memory, primitive. */
+static ganet_status finish(ganet_context *ctx, ganet__prim *p, const char *what)
+{
+    const dnnl_memory_desc_t *smd =
+            ganet__prim_md(p, dnnl_query_scratchpad_md, 0);
+    size_t size = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    ganet_status st = GANET_OK;
+    if (size > 0) {
+        st = reserve_scratch(ctx, size);
+        if (st == GANET_OK)
+            st = ganet__dnnl(dnnl_memory_create(&p->scratch, smd, ctx->engine,
+                                                ctx->scratch),
+                             what);
+    }
+    if (st == GANET_OK)
+        st = ganet__dnnl(dnnl_primitive_create(&p->prim, p->pd), what);
+    if (st != GANET_OK) {
+        ganet__prim_destroy(p);
+        return st;
+    }
+    ctx->stats.primitives_created++;
+    ganet__log(ctx, GANET_LOG_DEBUG, "created primitive for %s", what);
+    return GANET_OK;
+}
+
+ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
+                                const void *op_desc,
+                                const_dnnl_primitive_desc_t hint,
+                                const char *what)
+{
+    memset(p, 0, sizeof *p);
+    ganet__context_enter(ctx);
+    dnnl_primitive_attr_t attr;
+    GANET__TRY(make_attr(&attr));
+    dnnl_status_t st = dnnl_primitive_desc_create(&p->pd, op_desc, attr,
+                                                  ctx->engine, hint);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) {
+        p->pd = NULL;
+        return ganet__dnnl(st, what);
+    }
+    return finish(ctx, p, what);
+}
+
+ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,
+                                        const dnnl_memory_desc_t *from,
+                                        const dnnl_memory_desc_t *to)
+{
+    memset(p, 0, sizeof *p);
+    ganet__context_enter(ctx);
+    dnnl_primitive_attr_t attr;
+    GANET__TRY(make_attr(&attr));
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(
+            &p->pd, from, ctx->engine, to, ctx->engine, attr);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) {
+        p->pd = NULL;
+        return ganet__dnnl(st, "reorder");
+    }
+    return finish(ctx, p, "reorder");
+}
+
+ganet_status ganet__prim_execute(ganet_context *ctx, ganet__prim *p, int nargs,
+                                 const dnnl_exec_arg_t *args)
+{
+    enum { MAX_ARGS = 16 };
+    dnnl_exec_arg_t all[MAX_ARGS + 1];
+    if (nargs > MAX_ARGS)
+        return ganet__fail(GANET_ERR_BACKEND, "too many primitive arguments");
+    memcpy(all, args, (size_t)nargs * sizeof *args);
+    if (p->scratch) {
+        /* The shared buffer may have moved since this primitive was made. */
+        GANET__DNNL(dnnl_memory_set_data_handle(p->scratch, ctx->scratch),
+                    "scratchpad");
+        all[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->scratch};
+    }
+    ganet__context_enter(ctx);
+    GANET__DNNL(dnnl_primitive_execute(p->prim, ctx->stream, nargs, all),
+                "execute");
+    GANET__DNNL(dnnl_stream_wait(ctx->stream), "stream wait");
+    return GANET_OK;
+}
+
+void ganet__prim_destroy(ganet__prim *p)
+{
+    if (p->prim)
+        dnnl_primitive_destroy(p->prim);
+    if (p->scratch)
+        dnnl_memory_destroy(p->scratch);
+    if (p->pd)
+        dnnl_primitive_desc_destroy(p->pd);
+    memset(p, 0, sizeof *p);
+}
+
+const dnnl_memory_desc_t *ganet__prim_md(const ganet__prim *p,
+                                         dnnl_query_t what, int index)
+{
+    return dnnl_primitive_desc_query_md(p->pd, what, index);
+}
+
+ganet_status ganet__md_plain(dnnl_memory_desc_t *md, int rank,
+                             const int64_t *dims)
+{
+    static const dnnl_format_tag_t tags[] = {dnnl_format_tag_undef, dnnl_a,
+                                             dnnl_ab, dnnl_abc, dnnl_abcd};
+    dnnl_dims_t d;
+    for (int i = 0; i < rank; i++)
+        d[i] = dims[i];
+    GANET__DNNL(dnnl_memory_desc_init_by_tag(md, rank, d, dnnl_f32, tags[rank]),
+                "plain memory descriptor");
+    return GANET_OK;
+}

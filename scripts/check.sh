@@ -1,0 +1,77 @@
+#!/bin/sh
+# Install what is needed, then build and run every check: the CMocka suite
+# (warnings as errors), the docs with warnings as errors, the suite again
+# under AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind.
+# The last line reads "N passed, N failed" over all runs.
+set -u
+cd "$(dirname "$0")/.."
+sh scripts/install-deps.sh || exit 1
+
+failed_steps=0
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+
+step() {
+    echo "==> $1"
+}
+
+# Count the results of the last meson test run from its JSON log (meson
+# names it after the wrapper, e.g. testlog-valgrind.json).
+tally() {
+    log=$(ls -t "$1"/meson-logs/testlog*.json | head -n 1)
+    python3 - "$log" >>"$results" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    ok += r in ("OK", "EXPECTEDFAIL", "SKIP")
+    bad += r not in ("OK", "EXPECTEDFAIL", "SKIP")
+print(ok, bad)
+PY
+}
+
+run_suite() {
+    dir=$1
+    shift
+    if meson test -C "$dir" --print-errorlogs --verbose "$@"; then :; else
+        failed_steps=$((failed_steps + 1))
+    fi
+    tally "$dir"
+}
+
+step "build with warnings as errors"
+if [ ! -d build ]; then
+    meson setup build --werror >/dev/null || exit 1
+fi
+meson configure build -Dwerror=true >/dev/null
+meson compile -C build || exit 1
+
+step "unit tests"
+run_suite build
+
+step "docs (doxygen, warnings as errors)"
+if ! meson compile -C build docs; then
+    echo "docs: doxygen reported warnings"
+    failed_steps=$((failed_steps + 1))
+    echo "0 1" >>"$results"
+fi
+
+step "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+if [ ! -d build-asan ]; then
+    meson setup build-asan --werror -Ddocs=false -Db_lundef=false \
+        -Db_sanitize=address,undefined >/dev/null || exit 1
+fi
+meson compile -C build-asan || exit 1
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ASAN_OPTIONS=detect_leaks=1 run_suite build-asan --no-suite install
+
+step "unit tests under valgrind memcheck"
+run_suite build --no-suite install --timeout-multiplier 10 \
+    --wrap="valgrind --quiet --error-exitcode=1 --leak-check=full \
+--errors-for-leak-kinds=definite,indirect \
+--suppressions=$(pwd)/tests/valgrind.supp"
+
+passed=$(awk '{s += $1} END {print s + 0}' "$results")
+failed=$(awk '{s += $2} END {print s + 0}' "$results")
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$failed_steps" -eq 0 ]
