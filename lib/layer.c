@@ -1,0 +1,269 @@
+/* The functions every layer kind shares: argument checks, parameters,
+ * summaries. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layer_impl.h"
+
+void ganet__layer_init_base(
+        ganet_layer *l, const ganet__layer_ops *ops, ganet_context *ctx)
+{
+    memset(l, 0, sizeof *l);
+    l->ops = ops;
+    l->ctx = ctx;
+}
+
+ganet_status ganet__layer_add_tensor(
+        ganet_layer *l, const char *name, ganet_tensor *value,
+        ganet_tensor *grad)
+{
+    ganet__param **list = grad ? &l->params : &l->buffers;
+    int *n = grad ? &l->nparams : &l->nbuffers;
+    ganet__param *grown = realloc(*list, (size_t)(*n + 1) * sizeof **list);
+    GANET__CHECK(grown != NULL, GANET_ERR_OUT_OF_MEMORY,
+            "%s: out of memory", l->ops->kind);
+    *list = grown;
+    size_t len = strlen(name) + 1;
+    char *copy = malloc(len);
+    GANET__CHECK(copy != NULL, GANET_ERR_OUT_OF_MEMORY,
+            "%s: out of memory", l->ops->kind);
+    memcpy(copy, name, len);
+    grown[(*n)++] = (ganet__param){copy, value, grad};
+    return GANET_OK;
+}
+
+void ganet__layer_free_base(ganet_layer *l)
+{
+    for (int i = 0; i < l->nparams; i++)
+        free(l->params[i].name);
+    for (int i = 0; i < l->nbuffers; i++)
+        free(l->buffers[i].name);
+    free(l->params);
+    free(l->buffers);
+}
+
+void ganet__accumulate(ganet_tensor *dst, const ganet_tensor *src)
+{
+    float *d = ganet__tensor_data(dst);
+    const float *s = ganet__tensor_data(src);
+    for (int64_t i = 0; i < dst->count; i++)
+        d[i] += s[i];
+}
+
+ganet_status ganet__tensor_ensure(
+        ganet_context *ctx, ganet_tensor **t, const int64_t *dims)
+{
+    if (*t && (*t)->rank == 4 &&
+            memcmp((*t)->dims, dims, 4 * sizeof *dims) == 0)
+        return GANET_OK;
+    ganet_tensor *fresh;
+    GANET__TRY(ganet_tensor_create(ctx, 4, dims, &fresh));
+    ganet_tensor_destroy(*t);
+    *t = fresh;
+    return GANET_OK;
+}
+
+void ganet__appendf(char *buf, size_t size, size_t *used, const char *fmt, ...)
+{
+    if (*used + 1 >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, size - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < size ? *used + (size_t)n : size - 1;
+}
+
+void ganet_layer_destroy(ganet_layer *layer)
+{
+    if (layer == NULL)
+        return;
+    layer->ops->destroy(layer);
+    ganet__layer_free_base(layer);
+    free(layer);
+}
+
+const char *ganet_layer_kind(const ganet_layer *layer)
+{
+    return layer ? layer->ops->kind : "";
+}
+
+ganet_context *ganet_layer_context(const ganet_layer *layer)
+{
+    return layer ? layer->ctx : NULL;
+}
+
+ganet_status ganet_layer_output_shape(
+        const ganet_layer *layer, const int64_t *src_dims, int64_t *dst_dims)
+{
+    static const char fn[] = "ganet_layer_output_shape";
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK_NULL(fn, src_dims);
+    GANET__CHECK_NULL(fn, dst_dims);
+    int64_t count, out[4];
+    GANET__TRY(ganet__dims_count(layer->ops->kind, 4, src_dims, &count));
+    GANET__TRY(layer->ops->output_shape(layer, src_dims, out));
+    memcpy(dst_dims, out, sizeof out);
+    return GANET_OK;
+}
+
+ganet_status ganet_layer_forward(ganet_layer *layer, const ganet_tensor *src,
+        ganet_mode mode, const ganet_tensor **dst)
+{
+    static const char fn[] = "ganet_layer_forward";
+    GANET__CHECK_NULL(fn, dst);
+    *dst = NULL;
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK_NULL(fn, src);
+    const char *kind = layer->ops->kind;
+    GANET__CHECK(src->ctx == layer->ctx, GANET_ERR_CONTEXT_MISMATCH,
+            "%s: the input belongs to another context than the layer", kind);
+    GANET__CHECK(mode == GANET_MODE_TRAINING || mode == GANET_MODE_INFERENCE,
+            GANET_ERR_INVALID_ARGUMENT, "%s: mode %d is neither training "
+            "nor inference", kind, (int)mode);
+    GANET__CHECK(src->rank == 4, GANET_ERR_SHAPE,
+            "%s: input has rank %d, expected 4 (N, C, H, W)", kind,
+            src->rank);
+    int64_t out[4];
+    GANET__TRY(layer->ops->output_shape(layer, src->dims, out));
+    const ganet_tensor *result = NULL;
+    GANET__TRY(layer->ops->forward(layer, src, mode, &result));
+    layer->has_forward = true;
+    memcpy(layer->dst_dims, out, sizeof out);
+    *dst = result;
+    return GANET_OK;
+}
+
+ganet_status ganet_layer_backward(ganet_layer *layer,
+        const ganet_tensor *diff_dst, const ganet_tensor **diff_src)
+{
+    static const char fn[] = "ganet_layer_backward";
+    if (diff_src)
+        *diff_src = NULL;
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK_NULL(fn, diff_dst);
+    const char *kind = layer->ops->kind;
+    GANET__CHECK(diff_dst->ctx == layer->ctx, GANET_ERR_CONTEXT_MISMATCH,
+            "%s: the gradient belongs to another context than the layer",
+            kind);
+    GANET__CHECK(layer->has_forward, GANET_ERR_STATE,
+            "%s: backward called before any forward pass", kind);
+    const int64_t *e = layer->dst_dims, *g = diff_dst->dims;
+    GANET__CHECK(diff_dst->rank == 4 && memcmp(e, g, 4 * sizeof *e) == 0,
+            GANET_ERR_SHAPE,
+            "%s: the output gradient has shape [%lld, %lld, %lld, %lld], "
+            "the forward pass produced [%lld, %lld, %lld, %lld]",
+            kind, (long long)ganet_tensor_dim(diff_dst, 0),
+            (long long)ganet_tensor_dim(diff_dst, 1),
+            (long long)ganet_tensor_dim(diff_dst, 2),
+            (long long)ganet_tensor_dim(diff_dst, 3), (long long)e[0],
+            (long long)e[1], (long long)e[2], (long long)e[3]);
+    const ganet_tensor *result = NULL;
+    GANET__TRY(layer->ops->backward(
+            layer, diff_dst, diff_src ? &result : NULL));
+    if (diff_src)
+        *diff_src = result;
+    return GANET_OK;
+}
+
+int ganet_layer_param_count(const ganet_layer *layer)
+{
+    return layer ? layer->nparams : 0;
+}
+
+int64_t ganet_layer_param_values(const ganet_layer *layer)
+{
+    int64_t n = 0;
+    for (int i = 0; layer && i < layer->nparams; i++)
+        n += layer->params[i].value->count;
+    return n;
+}
+
+ganet_status ganet_layer_param(ganet_layer *layer, int index,
+        const char **name, ganet_tensor **value, ganet_tensor **grad)
+{
+    static const char fn[] = "ganet_layer_param";
+    if (name)
+        *name = NULL;
+    if (value)
+        *value = NULL;
+    if (grad)
+        *grad = NULL;
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK(index >= 0 && index < layer->nparams,
+            GANET_ERR_INVALID_ARGUMENT,
+            "%s: index %d is out of range, the %s has %d parameters", fn,
+            index, layer->ops->kind, layer->nparams);
+    const ganet__param *p = &layer->params[index];
+    if (name)
+        *name = p->name;
+    if (value)
+        *value = p->value;
+    if (grad)
+        *grad = p->grad;
+    return GANET_OK;
+}
+
+ganet_status ganet_layer_find_param(ganet_layer *layer, const char *name,
+        ganet_tensor **value, ganet_tensor **grad)
+{
+    static const char fn[] = "ganet_layer_find_param";
+    if (value)
+        *value = NULL;
+    if (grad)
+        *grad = NULL;
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK_NULL(fn, name);
+    for (int i = 0; i < layer->nparams; i++)
+        if (strcmp(layer->params[i].name, name) == 0)
+            return ganet_layer_param(layer, i, NULL, value, grad);
+    return ganet__fail(GANET_ERR_INVALID_ARGUMENT,
+            "%s: the %s has no parameter named '%s'", fn, layer->ops->kind,
+            name);
+}
+
+int ganet_layer_buffer_count(const ganet_layer *layer)
+{
+    return layer ? layer->nbuffers : 0;
+}
+
+ganet_status ganet_layer_buffer(ganet_layer *layer, int index,
+        const char **name, ganet_tensor **value)
+{
+    static const char fn[] = "ganet_layer_buffer";
+    if (name)
+        *name = NULL;
+    if (value)
+        *value = NULL;
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK(index >= 0 && index < layer->nbuffers,
+            GANET_ERR_INVALID_ARGUMENT,
+            "%s: index %d is out of range, the %s has %d buffers", fn, index,
+            layer->ops->kind, layer->nbuffers);
+    if (name)
+        *name = layer->buffers[index].name;
+    if (value)
+        *value = layer->buffers[index].value;
+    return GANET_OK;
+}
+
+ganet_status ganet_layer_zero_grad(ganet_layer *layer)
+{
+    GANET__CHECK_NULL("ganet_layer_zero_grad", layer);
+    for (int i = 0; i < layer->nparams; i++)
+        GANET__TRY(ganet_tensor_fill(layer->params[i].grad, 0.0f));
+    return GANET_OK;
+}
+
+ganet_status ganet_layer_init(ganet_layer *layer, ganet_init init)
+{
+    static const char fn[] = "ganet_layer_init";
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK(init == GANET_INIT_PYTORCH || init == GANET_INIT_DCGAN,
+            GANET_ERR_INVALID_ARGUMENT, "%s: unknown scheme %d", fn,
+            (int)init);
+    return layer->ops->init(layer, init);
+}
