@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ganet/sequential.h"
 #include "layer_impl.h"
 
 void ganet__layer_init_base(
@@ -166,6 +167,103 @@ ganet_status ganet_layer_backward(ganet_layer *layer,
             layer, diff_dst, diff_src ? &result : NULL));
     if (diff_src)
         *diff_src = result;
+    return GANET_OK;
+}
+
+static void append_dims(char *buf, size_t size, size_t *used,
+        const int64_t *d)
+{
+    ganet__appendf(buf, size, used, "[%lld, %lld, %lld, %lld]",
+            (long long)d[0], (long long)d[1], (long long)d[2],
+            (long long)d[3]);
+}
+
+/* One layer's line, "label: describe: [in] -> [out], P parameters", then
+ * the further lines of its description indented to the line's depth. */
+static ganet_status summarize_leaf(const ganet_layer *l, const char *label,
+        int depth, const int64_t *src, int64_t *dst, char *buf, size_t size,
+        size_t *used)
+{
+    int indent = 2 * depth;
+    ganet__appendf(buf, size, used, "%*s%s%s", indent, "", label,
+            *label ? ": " : "");
+    ganet_status st = l->ops->output_shape(l, src, dst);
+    if (st != GANET_OK) {
+        ganet__appendf(buf, size, used, "input ");
+        append_dims(buf, size, used, src);
+        ganet__appendf(buf, size, used, " fails: %s\n", ganet_last_error());
+        return st;
+    }
+    char text[1024] = "";
+    l->ops->describe(l, src, dst, text, sizeof text);
+    char *rest = strchr(text, '\n');
+    if (rest)
+        *rest++ = '\0';
+    ganet__appendf(buf, size, used, "%s: ", text);
+    append_dims(buf, size, used, src);
+    ganet__appendf(buf, size, used, " -> ");
+    append_dims(buf, size, used, dst);
+    ganet__appendf(buf, size, used, ", %lld parameters",
+            (long long)ganet_layer_param_values(l));
+    for (char *line = rest; line; line = rest) {
+        rest = strchr(line, '\n');
+        if (rest)
+            *rest++ = '\0';
+        ganet__appendf(buf, size, used, "\n%*s%s", indent, "", line);
+    }
+    ganet__appendf(buf, size, used, "\n");
+    return GANET_OK;
+}
+
+/* A Sequential's header line, then its children one level deeper, labelled
+ * by their index path ("3.1"); a leaf's line otherwise. */
+static ganet_status summarize(const ganet_layer *l, const char *label,
+        int depth, const int64_t *src, int64_t *dst, char *buf, size_t size,
+        size_t *used)
+{
+    if (strcmp(l->ops->kind, "Sequential") != 0)
+        return summarize_leaf(l, label, depth, src, dst, buf, size, used);
+    char text[64] = "";
+    l->ops->describe(l, src, src, text, sizeof text);
+    ganet__appendf(buf, size, used, "%*s%s%s%s: input ", 2 * depth, "",
+            label, *label ? ": " : "", text);
+    append_dims(buf, size, used, src);
+    ganet__appendf(buf, size, used, ", %lld parameters\n",
+            (long long)ganet_layer_param_values(l));
+    int64_t cur[4];
+    memcpy(cur, src, sizeof cur);
+    for (int i = 0; i < ganet_sequential_count(l); i++) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "%s%s%d", label, *label ? "." : "", i);
+        int64_t next[4];
+        GANET__TRY(summarize(ganet_sequential_child(l, i), sub, depth + 1,
+                cur, next, buf, size, used));
+        memcpy(cur, next, sizeof cur);
+    }
+    memcpy(dst, cur, sizeof cur);
+    return GANET_OK;
+}
+
+ganet_status ganet_layer_summary(const ganet_layer *layer,
+        const int64_t *src_dims, char *buf, size_t size)
+{
+    static const char fn[] = "ganet_layer_summary";
+    GANET__CHECK_NULL(fn, buf);
+    GANET__CHECK(size >= 1, GANET_ERR_INVALID_ARGUMENT,
+            "%s: the buffer size is 0", fn);
+    buf[0] = '\0';
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK_NULL(fn, src_dims);
+    int64_t count, dst[4];
+    size_t used = 0;
+    GANET__TRY(ganet__dims_count(layer->ops->kind, 4, src_dims, &count));
+    GANET__TRY(summarize(layer, "", 0, src_dims, dst, buf, size, &used));
+    if (strcmp(layer->ops->kind, "Sequential") == 0) {
+        ganet__appendf(buf, size, &used, "Total: output ");
+        append_dims(buf, size, &used, dst);
+        ganet__appendf(buf, size, &used, ", %lld parameters\n",
+                (long long)ganet_layer_param_values(layer));
+    }
     return GANET_OK;
 }
 

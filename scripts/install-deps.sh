@@ -5,7 +5,8 @@
 set -eu
 
 packages="gcc meson ninja-build pkg-config libdnnl-dev libcmocka-dev \
-doxygen zlib1g-dev libpng-dev valgrind dataset-fashion-mnist"
+doxygen zlib1g-dev libpng-dev libjpeg62-turbo-dev valgrind \
+dataset-fashion-mnist"
 if [ "${1:-}" = "--torch" ]; then
     packages="$packages python3-torch libopenblas0-openmp"
 fi

@@ -5,14 +5,27 @@
  * For each channel c of an (N, C, H, W) input, with n = N*H*W values:
  *
  * - training: y = (x - mean_c) / sqrt(var_c + eps) * weight_c + bias_c,
- *   with the batch's mean and biased variance; the running statistics
- *   become (1 - momentum) * running + momentum * batch, where the variance
- *   fed to them is the unbiased one, var_c * n / (n - 1), as in PyTorch.
- *   A batch with n = 1 is refused, as PyTorch refuses it.
- * - inference: the same with running_mean and running_var.
+ *   with the batch's mean and biased variance (divided by n); the running
+ *   statistics become (1 - momentum) * running + momentum * batch, where
+ *   the variance fed to them is the unbiased one, var_c * n / (n - 1), as
+ *   in PyTorch. A training batch with n = 1 is refused with
+ *   #GANET_ERR_SHAPE, as PyTorch refuses it.
+ * - inference: the same with running_mean and running_var, which are left
+ *   unchanged; any n is accepted.
+ *
+ * The output has the input's shape. Backward follows either mode: after a
+ * training pass it differentiates through the batch statistics, after an
+ * inference pass it treats the running ones as constants, which must then
+ * stay unchanged until the backward pass, as the source must. The
+ * gradient of the source is always computed, even when the caller of
+ * ganet_layer_backward() passes NULL for it.
  *
  * Parameters "weight" and "bias" (C) when affine; buffers "running_mean"
- * (starts at 0) and "running_var" (starts at 1).
+ * (starts at 0) and "running_var" (starts at 1). PyTorch's
+ * num_batches_tracked and momentum = None (a cumulative average) have no
+ * counterpart.
+ *
+ * Thread safety: as its context (one thread at a time).
  */
 #ifndef GANET_BATCHNORM_H
 #define GANET_BATCHNORM_H
@@ -55,8 +68,8 @@ typedef struct ganet_batchnorm2d_options {
  * @param[out] out     the new layer, owned by the caller (or by the
  *                     Sequential it is added to); NULL on failure.
  * @return #GANET_OK; #GANET_ERR_NULL_POINTER; #GANET_ERR_INVALID_ARGUMENT
- *         for num_features < 1, eps <= 0 or momentum outside [0, 1];
- *         #GANET_ERR_OUT_OF_MEMORY.
+ *         for num_features < 1, eps not finite and > 0, or momentum
+ *         outside [0, 1] (NaN included); #GANET_ERR_OUT_OF_MEMORY.
  */
 GANET_API ganet_status ganet_batchnorm2d_create(ganet_context *ctx,
         const ganet_batchnorm2d_options *options, ganet_layer **out);

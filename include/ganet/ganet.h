@@ -7,9 +7,12 @@
 
 #include <ganet/activation.h>
 #include <ganet/batchnorm.h>
+#include <ganet/checkpoint.h>
 #include <ganet/context.h>
 #include <ganet/conv.h>
 #include <ganet/export.h>
+#include <ganet/idx.h>
+#include <ganet/image.h>
 #include <ganet/layer.h>
 #include <ganet/loss.h>
 #include <ganet/optimizer.h>

@@ -242,6 +242,27 @@ GANET_API ganet_status ganet_layer_init(ganet_layer *layer, ganet_init init);
  */
 GANET_API ganet_context *ganet_layer_context(const ganet_layer *layer);
 
+/**
+ * @brief Find the first NaN or infinity in a layer's parameters, then in
+ *        their gradients.
+ *
+ * Parameters are searched in order ("0.weight", "1.weight", ...), then the
+ * gradients in the order the backward pass writes them (last layer
+ * first), so the answer names where a bad value appeared first.
+ *
+ * @param[in]  layer the layer.
+ * @param[out] where the caller's buffer: "" when every value is finite,
+ *                   otherwise e.g. "3.weight: NaN at index 17" or
+ *                   "gradient of 0.weight: inf at index 2"; truncated to
+ *                   fit and always NUL-terminated.
+ * @param      size  the buffer's size in bytes, at least 1.
+ * @return #GANET_OK (whether or not a value was found);
+ *         #GANET_ERR_NULL_POINTER; #GANET_ERR_INVALID_ARGUMENT for
+ *         @p size 0; #GANET_ERR_OUT_OF_MEMORY.
+ */
+GANET_API ganet_status ganet_layer_find_nonfinite(const ganet_layer *layer,
+        char *where, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,217 @@
+/*
+ * ReLU, LeakyReLU, Tanh and Sigmoid on oneDNN's eltwise primitive. The four
+ * differ only in the algorithm, its alpha and their names.
+ *
+ * Backward reads the forward output, not the input: every algorithm here has
+ * a *_use_dst_for_bwd form whose gradient is a function of dst alone,
+ *   ReLU, LeakyReLU (alpha = slope >= 0): ds = dd if d > 0, alpha*dd else
+ *   Tanh:                                 ds = dd * (1 - d*d)
+ *   Sigmoid:                              ds = dd * d * (1 - d)
+ * With alpha >= 0, d > 0 exactly when s > 0, so at s = 0 the gradient is
+ * the negative side's, as in PyTorch. The layer owns dst, so backward does
+ * not depend on the caller's source staying alive for these kinds.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ganet/activation.h"
+#include "layer_impl.h"
+
+typedef struct eltwise_layer {
+    ganet_layer base;
+    dnnl_alg_kind_t alg;
+    float alpha;
+    /* Built for the input shape dims; rebuilt when it changes. */
+    bool built;
+    int64_t dims[4];
+    dnnl_memory_desc_t md;
+    ganet__prim fwd, bwd;
+    ganet_tensor *dst, *diff_src;
+} eltwise_layer;
+
+static eltwise_layer *as_eltwise(const ganet_layer *l)
+{
+    return (eltwise_layer *)l;
+}
+
+static ganet_status output_shape(const ganet_layer *l, const int64_t *src,
+                                 int64_t *dst)
+{
+    (void)l;
+    memcpy(dst, src, 4 * sizeof *src);
+    return GANET_OK;
+}
+
+static void free_shape_state(eltwise_layer *e)
+{
+    ganet__prim_destroy(&e->fwd);
+    ganet__prim_destroy(&e->bwd);
+    ganet_tensor_destroy(e->dst);
+    ganet_tensor_destroy(e->diff_src);
+    e->dst = e->diff_src = NULL;
+    e->built = false;
+}
+
+static ganet_status build_forward(eltwise_layer *e, const int64_t *dims)
+{
+    ganet_context *ctx = e->base.ctx;
+    const char *kind = e->base.ops->kind;
+    free_shape_state(e);
+    memcpy(e->dims, dims, sizeof e->dims);
+    GANET__TRY(ganet__md_plain(&e->md, 4, e->dims));
+    /* Training, whatever the mode: eltwise keeps no workspace, so the one
+     * primitive serves both and backward may follow an inference pass. */
+    dnnl_eltwise_desc_t d;
+    GANET__DNNL(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training,
+                                               e->alg, &e->md, e->alpha, 0.0f),
+                kind);
+    GANET__TRY(ganet__prim_create(ctx, &e->fwd, &d, NULL, kind));
+    GANET__TRY(ganet__tensor_ensure(ctx, &e->dst, e->dims));
+    e->built = true;
+    return GANET_OK;
+}
+
+static ganet_status build_backward(eltwise_layer *e)
+{
+    const char *kind = e->base.ops->kind;
+    /* The data descriptor describes dst, which the algorithm reads. */
+    dnnl_eltwise_desc_t d;
+    GANET__DNNL(dnnl_eltwise_backward_desc_init(&d, e->alg, &e->md, &e->md,
+                                                e->alpha, 0.0f),
+                kind);
+    GANET__TRY(ganet__prim_create(e->base.ctx, &e->bwd, &d, e->fwd.pd, kind));
+    return ganet__tensor_ensure(e->base.ctx, &e->diff_src, e->dims);
+}
+
+/* src: (N, C, H, W) -> dst: (N, C, H, W) */
+static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
+                            ganet_mode mode, const ganet_tensor **dst)
+{
+    (void)mode;
+    eltwise_layer *e = as_eltwise(l);
+    GANET__CHECK(src->plain, GANET_ERR_UNIMPLEMENTED,
+                 "%s: input in a blocked layout is not supported yet",
+                 l->ops->kind);
+    if (!e->built || memcmp(e->dims, src->dims, sizeof e->dims)) {
+        ganet_status st = build_forward(e, src->dims);
+        if (st != GANET_OK) {
+            free_shape_state(e);
+            return st;
+        }
+    }
+    dnnl_exec_arg_t args[2] = {
+            {DNNL_ARG_SRC, src->mem},
+            {DNNL_ARG_DST, e->dst->mem},
+    };
+    GANET__TRY(ganet__prim_execute(l->ctx, &e->fwd, 2, args));
+    *dst = e->dst;
+    return GANET_OK;
+}
+
+/* diff_dst: (N, C, H, W), with dst of the last forward -> diff_src:
+ * (N, C, H, W). No parameters, so without diff_src there is nothing to do. */
+static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
+                             const ganet_tensor **diff_src)
+{
+    eltwise_layer *e = as_eltwise(l);
+    if (diff_src == NULL)
+        return GANET_OK;
+    GANET__CHECK(diff_dst->plain, GANET_ERR_UNIMPLEMENTED,
+                 "%s: gradient in a blocked layout is not supported yet",
+                 l->ops->kind);
+    if (!e->bwd.prim)
+        GANET__TRY(build_backward(e));
+    dnnl_exec_arg_t args[3] = {
+            {DNNL_ARG_DST, e->dst->mem},
+            {DNNL_ARG_DIFF_DST, diff_dst->mem},
+            {DNNL_ARG_DIFF_SRC, e->diff_src->mem},
+    };
+    GANET__TRY(ganet__prim_execute(l->ctx, &e->bwd, 3, args));
+    *diff_src = e->diff_src;
+    return GANET_OK;
+}
+
+static void describe(const ganet_layer *l, const int64_t *src,
+                     const int64_t *dst, char *buf, size_t size)
+{
+    (void)src;
+    (void)dst;
+    const eltwise_layer *e = as_eltwise(l);
+    size_t used = 0;
+    if (strcmp(l->ops->kind, "LeakyReLU") != 0)
+        ganet__appendf(buf, size, &used, "%s()", l->ops->kind);
+    else
+        ganet__appendf(buf, size, &used, "%s(negative_slope %g)", l->ops->kind,
+                       (double)e->alpha);
+}
+
+static ganet_status init(ganet_layer *l, ganet_init scheme)
+{
+    (void)l;
+    (void)scheme;
+    return GANET_OK;
+}
+
+static void destroy(ganet_layer *l)
+{
+    free_shape_state(as_eltwise(l));
+}
+
+static const ganet__layer_ops relu_ops = {
+        "ReLU", output_shape, forward, backward, describe, init, destroy};
+static const ganet__layer_ops leaky_relu_ops = {
+        "LeakyReLU", output_shape, forward, backward, describe, init, destroy};
+static const ganet__layer_ops tanh_ops = {
+        "Tanh", output_shape, forward, backward, describe, init, destroy};
+static const ganet__layer_ops sigmoid_ops = {
+        "Sigmoid", output_shape, forward, backward, describe, init, destroy};
+
+static ganet_status create(ganet_context *ctx, const ganet__layer_ops *ops,
+                           dnnl_alg_kind_t alg, float alpha, ganet_layer **out,
+                           const char *fn)
+{
+    GANET__CHECK_NULL(fn, out);
+    *out = NULL;
+    GANET__CHECK_NULL(fn, ctx);
+    eltwise_layer *e = calloc(1, sizeof *e);
+    GANET__CHECK(e != NULL, GANET_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    ganet__layer_init_base(&e->base, ops, ctx);
+    e->alg = alg;
+    e->alpha = alpha;
+    *out = &e->base;
+    return GANET_OK;
+}
+
+ganet_status ganet_relu_create(ganet_context *ctx, ganet_layer **out)
+{
+    return create(ctx, &relu_ops, dnnl_eltwise_relu_use_dst_for_bwd, 0.0f, out,
+                  "ganet_relu_create");
+}
+
+ganet_status ganet_leaky_relu_create(ganet_context *ctx, float slope,
+                                     ganet_layer **out)
+{
+    static const char fn[] = "ganet_leaky_relu_create";
+    GANET__CHECK_NULL(fn, out);
+    *out = NULL;
+    /* Reading the gradient from dst needs slope >= 0: a negative slope
+     * would make d > 0 for negative s. */
+    GANET__CHECK(isfinite(slope) && slope >= 0.0f, GANET_ERR_INVALID_ARGUMENT,
+                 "%s: slope is %g, expected a finite value >= 0", fn,
+                 (double)slope);
+    return create(ctx, &leaky_relu_ops, dnnl_eltwise_relu_use_dst_for_bwd,
+                  slope, out, fn);
+}
+
+ganet_status ganet_tanh_create(ganet_context *ctx, ganet_layer **out)
+{
+    return create(ctx, &tanh_ops, dnnl_eltwise_tanh_use_dst_for_bwd, 0.0f, out,
+                  "ganet_tanh_create");
+}
+
+ganet_status ganet_sigmoid_create(ganet_context *ctx, ganet_layer **out)
+{
+    return create(ctx, &sigmoid_ops, dnnl_eltwise_logistic_use_dst_for_bwd,
+                  0.0f, out, "ganet_sigmoid_create");
+}

@@ -1,0 +1,348 @@
+/*
+ * BatchNorm2d on oneDNN's batch normalization. oneDNN computes the batch
+ * statistics and the gradients; the running statistics are the layer's own,
+ * because oneDNN keeps none.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ganet/batchnorm.h"
+#include "layer_impl.h"
+
+/* What depends on the input shape: the primitives of both modes, indexed
+ * by ganet_mode, and the tensors they write. */
+typedef struct shape_state {
+    bool built;
+    int64_t dims[4];
+    dnnl_memory_desc_t md;
+    ganet__prim fwd[2], bwd[2];
+    ganet_tensor *dst, *diff_src;
+} shape_state;
+
+typedef struct bn_layer {
+    ganet_layer base;
+    ganet_batchnorm2d_options o;
+    ganet_tensor *weight, *bias, *diff_weight, *diff_bias;
+    ganet_tensor *running_mean, *running_var;
+    /* The batch mean and biased variance (C) of the last training forward
+     * pass, which backward reads. */
+    ganet_tensor *mean, *var;
+    /* oneDNN overwrites its scale and shift gradients; the layer adds. */
+    ganet_tensor *wgrad_step, *bgrad_step;
+    shape_state s;
+    /* The source and mode of the last forward pass; src is borrowed until
+     * backward. */
+    const ganet_tensor *src;
+    ganet_mode mode;
+} bn_layer;
+
+static bn_layer *as_bn(const ganet_layer *l)
+{
+    return (bn_layer *)l;
+}
+
+static ganet_status output_shape(const ganet_layer *l, const int64_t *src,
+                                 int64_t *dst)
+{
+    const bn_layer *b = as_bn(l);
+    GANET__CHECK(src[1] == b->o.num_features, GANET_ERR_SHAPE,
+                 "%s: input has %lld channels, the layer expects %lld",
+                 l->ops->kind, (long long)src[1], (long long)b->o.num_features);
+    memcpy(dst, src, 4 * sizeof *src);
+    return GANET_OK;
+}
+
+static void free_shape_state(shape_state *s)
+{
+    for (int m = 0; m < 2; m++) {
+        ganet__prim_destroy(&s->fwd[m]);
+        ganet__prim_destroy(&s->bwd[m]);
+    }
+    ganet_tensor_destroy(s->dst);
+    ganet_tensor_destroy(s->diff_src);
+    memset(s, 0, sizeof *s);
+}
+
+static unsigned flags_for(const bn_layer *b, ganet_mode mode)
+{
+    unsigned flags = b->o.affine ? dnnl_use_scale | dnnl_use_shift : 0;
+    if (mode == GANET_MODE_INFERENCE)
+        flags |= dnnl_use_global_stats;
+    return flags;
+}
+
+/* Both modes are built as forward training: with global statistics that
+ * normalises exactly as inference does, and it stays a valid hint for the
+ * backward pass that may follow an inference-mode forward. */
+static ganet_status build_forward(bn_layer *b, shape_state *s, ganet_mode mode)
+{
+    dnnl_batch_normalization_desc_t d;
+    GANET__DNNL(dnnl_batch_normalization_forward_desc_init(
+                        &d, dnnl_forward_training, &s->md, b->o.eps,
+                        flags_for(b, mode)),
+                b->base.ops->kind);
+    return ganet__prim_create(b->base.ctx, &s->fwd[mode], &d, NULL,
+                              b->base.ops->kind);
+}
+
+/* Without scale and shift there is nothing but the data to differentiate,
+ * and oneDNN always computes diff_src. */
+static ganet_status build_backward(bn_layer *b, ganet_mode mode)
+{
+    shape_state *s = &b->s;
+    dnnl_batch_normalization_desc_t d;
+    GANET__DNNL(dnnl_batch_normalization_backward_desc_init(
+                        &d, b->o.affine ? dnnl_backward : dnnl_backward_data,
+                        &s->md, &s->md, b->o.eps, flags_for(b, mode)),
+                b->base.ops->kind);
+    GANET__TRY(ganet__prim_create(b->base.ctx, &s->bwd[mode], &d,
+                                  s->fwd[mode].pd, b->base.ops->kind));
+    return ganet__tensor_ensure(b->base.ctx, &s->diff_src, s->dims);
+}
+
+/* Make sure the primitive for this shape and mode exists. A new shape is
+ * built aside and replaces the old one only once it works, so a failure
+ * leaves the layer as it was. */
+static ganet_status prepare_forward(bn_layer *b, const int64_t *dims,
+                                    ganet_mode mode)
+{
+    if (b->s.built && memcmp(b->s.dims, dims, sizeof b->s.dims) == 0) {
+        if (b->s.fwd[mode].prim)
+            return GANET_OK;
+        return build_forward(b, &b->s, mode);
+    }
+    shape_state fresh;
+    memset(&fresh, 0, sizeof fresh);
+    memcpy(fresh.dims, dims, sizeof fresh.dims);
+    ganet_status st = ganet__md_plain(&fresh.md, 4, fresh.dims);
+    if (st == GANET_OK)
+        st = build_forward(b, &fresh, mode);
+    if (st == GANET_OK)
+        st = ganet__tensor_ensure(b->base.ctx, &fresh.dst, fresh.dims);
+    if (st != GANET_OK) {
+        free_shape_state(&fresh);
+        return st;
+    }
+    fresh.built = true;
+    free_shape_state(&b->s);
+    b->s = fresh;
+    /* The last pass belongs to the old shape; forward sets it again once
+     * this one has run. */
+    b->src = NULL;
+    return GANET_OK;
+}
+
+/* running = (1 - momentum) * running + momentum * batch, where the batch
+ * variance is made unbiased: PyTorch's update, in double as PyTorch's CPU
+ * code accumulates it. */
+static void update_running_stats(bn_layer *b, int64_t m)
+{
+    const float *mean = ganet__tensor_data(b->mean);
+    const float *var = ganet__tensor_data(b->var);
+    float *rm = ganet__tensor_data(b->running_mean);
+    float *rv = ganet__tensor_data(b->running_var);
+    double mom = b->o.momentum, unbias = (double)m / (double)(m - 1);
+    for (int64_t c = 0; c < b->o.num_features; c++) {
+        rm[c] = (float)((1.0 - mom) * rm[c] + mom * mean[c]);
+        rv[c] = (float)((1.0 - mom) * rv[c] + mom * var[c] * unbias);
+    }
+}
+
+/* The statistics a pass in this mode normalises with: the batch's, which
+ * training writes, or the running ones, which inference reads. Backward
+ * after inference reads the running ones again, so they must not change in
+ * between, as the source must not. */
+static dnnl_memory_t stat(const bn_layer *b, ganet_mode mode, bool variance)
+{
+    if (mode == GANET_MODE_TRAINING)
+        return variance ? b->var->mem : b->mean->mem;
+    return variance ? b->running_var->mem : b->running_mean->mem;
+}
+
+/* src: (N, C, H, W) -> dst: (N, C, H, W). Training writes the batch mean
+ * and biased variance (C) to the layer and updates the running ones. */
+static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
+                            ganet_mode mode, const ganet_tensor **dst)
+{
+    bn_layer *b = as_bn(l);
+    const int64_t *d = src->dims;
+    int64_t m = d[0] * d[2] * d[3];
+    GANET__CHECK(src->plain, GANET_ERR_UNIMPLEMENTED,
+                 "%s: input in a blocked layout is not supported yet",
+                 l->ops->kind);
+    GANET__CHECK(mode == GANET_MODE_INFERENCE || m > 1, GANET_ERR_SHAPE,
+                 "%s: training needs more than 1 value per channel, the input "
+                 "[%lld, %lld, %lld, %lld] has N*H*W = %lld",
+                 l->ops->kind, (long long)d[0], (long long)d[1],
+                 (long long)d[2], (long long)d[3], (long long)m);
+    GANET__TRY(prepare_forward(b, d, mode));
+
+    dnnl_exec_arg_t args[6] = {
+            {DNNL_ARG_SRC, src->mem},
+            {DNNL_ARG_DST, b->s.dst->mem},
+            {DNNL_ARG_MEAN, stat(b, mode, false)},
+            {DNNL_ARG_VARIANCE, stat(b, mode, true)},
+            {DNNL_ARG_SCALE, b->o.affine ? b->weight->mem : NULL},
+            {DNNL_ARG_SHIFT, b->o.affine ? b->bias->mem : NULL},
+    };
+    GANET__TRY(ganet__prim_execute(l->ctx, &b->s.fwd[mode], b->o.affine ? 6 : 4,
+                                   args));
+    if (mode == GANET_MODE_TRAINING)
+        update_running_stats(b, m);
+    b->src = src;
+    b->mode = mode;
+    *dst = b->s.dst;
+    return GANET_OK;
+}
+
+/* diff_dst: (N, C, H, W) -> diff_src: (N, C, H, W); adds into diff_weight
+ * and diff_bias (C) when affine. */
+static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
+                             const ganet_tensor **diff_src)
+{
+    bn_layer *b = as_bn(l);
+    GANET__CHECK(diff_dst->plain, GANET_ERR_UNIMPLEMENTED,
+                 "%s: gradient in a blocked layout is not supported yet",
+                 l->ops->kind);
+    GANET__CHECK(b->src != NULL, GANET_ERR_STATE,
+                 "%s: the last forward pass failed in oneDNN after a change "
+                 "of shape; run forward again",
+                 l->ops->kind);
+    if (!b->s.bwd[b->mode].prim)
+        GANET__TRY(build_backward(b, b->mode));
+
+    /* oneDNN 2.6 refuses to run a backward pass made with dnnl_use_shift
+     * unless the shift is among the arguments, though no gradient depends
+     * on it. */
+    dnnl_exec_arg_t args[9] = {
+            {DNNL_ARG_SRC, b->src->mem},
+            {DNNL_ARG_MEAN, stat(b, b->mode, false)},
+            {DNNL_ARG_VARIANCE, stat(b, b->mode, true)},
+            {DNNL_ARG_DIFF_DST, diff_dst->mem},
+            {DNNL_ARG_DIFF_SRC, b->s.diff_src->mem},
+            {DNNL_ARG_SCALE, b->o.affine ? b->weight->mem : NULL},
+            {DNNL_ARG_DIFF_SCALE, b->o.affine ? b->wgrad_step->mem : NULL},
+            {DNNL_ARG_DIFF_SHIFT, b->o.affine ? b->bgrad_step->mem : NULL},
+            {DNNL_ARG_SHIFT, b->o.affine ? b->bias->mem : NULL},
+    };
+    GANET__TRY(ganet__prim_execute(l->ctx, &b->s.bwd[b->mode],
+                                   b->o.affine ? 9 : 5, args));
+    if (b->o.affine) {
+        ganet__accumulate(b->diff_weight, b->wgrad_step);
+        ganet__accumulate(b->diff_bias, b->bgrad_step);
+    }
+    if (diff_src)
+        *diff_src = b->s.diff_src;
+    return GANET_OK;
+}
+
+static void describe(const ganet_layer *l, const int64_t *src,
+                     const int64_t *dst, char *buf, size_t size)
+{
+    (void)src;
+    (void)dst;
+    const bn_layer *b = as_bn(l);
+    size_t used = 0;
+    ganet__appendf(buf, size, &used, "%s(%lld, eps %g, momentum %g, affine %s)",
+                   l->ops->kind, (long long)b->o.num_features, (double)b->o.eps,
+                   (double)b->o.momentum, b->o.affine ? "on" : "off");
+}
+
+static ganet_status init(ganet_layer *l, ganet_init scheme)
+{
+    bn_layer *b = as_bn(l);
+    if (b->o.affine) {
+        if (scheme == GANET_INIT_DCGAN)
+            GANET__TRY(ganet_tensor_fill_normal(b->weight, 1.0f, 0.02f));
+        else
+            GANET__TRY(ganet_tensor_fill(b->weight, 1.0f));
+        GANET__TRY(ganet_tensor_fill(b->bias, 0.0f));
+    }
+    GANET__TRY(ganet_tensor_fill(b->running_mean, 0.0f));
+    return ganet_tensor_fill(b->running_var, 1.0f);
+}
+
+static void destroy(ganet_layer *l)
+{
+    bn_layer *b = as_bn(l);
+    free_shape_state(&b->s);
+    ganet_tensor *owned[] = {b->weight,    b->bias,         b->diff_weight,
+                             b->diff_bias, b->running_mean, b->running_var,
+                             b->mean,      b->var,          b->wgrad_step,
+                             b->bgrad_step};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        ganet_tensor_destroy(owned[i]);
+}
+
+static const ganet__layer_ops bn_ops = {"BatchNorm2d", output_shape, forward,
+                                        backward,      describe,     init,
+                                        destroy};
+
+static ganet_status check_options(const char *fn,
+                                  const ganet_batchnorm2d_options *o)
+{
+    GANET__CHECK(o->num_features >= 1, GANET_ERR_INVALID_ARGUMENT,
+                 "%s: num_features is %lld, expected 1 or more", fn,
+                 (long long)o->num_features);
+    GANET__CHECK(o->eps > 0.0f && isfinite(o->eps), GANET_ERR_INVALID_ARGUMENT,
+                 "%s: eps is %g, expected a finite value above 0", fn,
+                 (double)o->eps);
+    GANET__CHECK(o->momentum >= 0.0f && o->momentum <= 1.0f,
+                 GANET_ERR_INVALID_ARGUMENT,
+                 "%s: momentum is %g, expected 0 to 1", fn,
+                 (double)o->momentum);
+    return GANET_OK;
+}
+
+static ganet_status setup(bn_layer *b)
+{
+    ganet_context *ctx = b->base.ctx;
+    const int64_t cd[1] = {b->o.num_features};
+    int64_t count;
+    GANET__TRY(ganet__dims_count(b->base.ops->kind, 1, cd, &count));
+    if (b->o.affine) {
+        GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->weight));
+        GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->bias));
+        GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->diff_weight));
+        GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->diff_bias));
+        GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->wgrad_step));
+        GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->bgrad_step));
+        GANET__TRY(ganet__layer_add_tensor(&b->base, "weight", b->weight,
+                                           b->diff_weight));
+        GANET__TRY(ganet__layer_add_tensor(&b->base, "bias", b->bias,
+                                           b->diff_bias));
+    }
+    GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->running_mean));
+    GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->running_var));
+    GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->mean));
+    GANET__TRY(ganet_tensor_create(ctx, 1, cd, &b->var));
+    GANET__TRY(ganet__layer_add_tensor(&b->base, "running_mean",
+                                       b->running_mean, NULL));
+    GANET__TRY(ganet__layer_add_tensor(&b->base, "running_var", b->running_var,
+                                       NULL));
+    return init(&b->base, GANET_INIT_PYTORCH);
+}
+
+ganet_status ganet_batchnorm2d_create(ganet_context *ctx,
+                                      const ganet_batchnorm2d_options *options,
+                                      ganet_layer **out)
+{
+    static const char fn[] = "ganet_batchnorm2d_create";
+    GANET__CHECK_NULL(fn, out);
+    *out = NULL;
+    GANET__CHECK_NULL(fn, ctx);
+    GANET__CHECK_NULL(fn, options);
+    GANET__TRY(check_options(fn, options));
+    bn_layer *b = calloc(1, sizeof *b);
+    GANET__CHECK(b != NULL, GANET_ERR_OUT_OF_MEMORY, "%s: out of memory", fn);
+    ganet__layer_init_base(&b->base, &bn_ops, ctx);
+    b->o = *options;
+    ganet_status st = setup(b);
+    if (st != GANET_OK) {
+        ganet_layer_destroy(&b->base);
+        return st;
+    }
+    *out = &b->base;
+    return GANET_OK;
+}

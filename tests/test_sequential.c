@@ -1,0 +1,534 @@
+/* Sequential: ownership and refusals, parameter names through nesting,
+ * forward and backward against the children run by hand, skipping the
+ * first source gradient, the empty Sequential, and summaries. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ganet/activation.h"
+#include "ganet/conv.h"
+#include "ganet/sequential.h"
+#include "internal.h"
+
+static int setup(void **state)
+{
+    ganet_context *ctx;
+    if (ganet_context_create(NULL, &ctx) != GANET_OK)
+        return -1;
+    *state = ctx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    ganet_context_destroy(*state);
+    return 0;
+}
+
+static ganet_layer *conv(ganet_context *ctx, bool transposed, int64_t cin,
+                         int64_t cout, int64_t k, int64_t s, int64_t p,
+                         bool bias)
+{
+    ganet_conv2d_options o = GANET_CONV2D_OPTIONS_DEFAULT;
+    o.in_channels = cin;
+    o.out_channels = cout;
+    o.kernel[0] = o.kernel[1] = k;
+    o.stride[0] = o.stride[1] = s;
+    o.padding[0] = o.padding[1] = p;
+    o.bias = bias;
+    ganet_layer *l = NULL;
+    assert_int_equal(transposed ? ganet_conv_transpose2d_create(ctx, &o, &l)
+                                : ganet_conv2d_create(ctx, &o, &l),
+                     GANET_OK);
+    return l;
+}
+
+static ganet_layer *act(ganet_context *ctx, int which)
+{
+    ganet_layer *l = NULL;
+    ganet_status st = which == 0   ? ganet_relu_create(ctx, &l)
+                      : which == 1 ? ganet_leaky_relu_create(ctx, 0.2f, &l)
+                      : which == 2 ? ganet_tanh_create(ctx, &l)
+                                   : ganet_sigmoid_create(ctx, &l);
+    assert_int_equal(st, GANET_OK);
+    return l;
+}
+
+static ganet_layer *sequential(ganet_context *ctx)
+{
+    ganet_layer *s = NULL;
+    assert_int_equal(ganet_sequential_create(ctx, &s), GANET_OK);
+    return s;
+}
+
+static void add(ganet_layer *seq, ganet_layer *child)
+{
+    assert_int_equal(ganet_sequential_add(seq, child), GANET_OK);
+}
+
+static ganet_tensor *filled(ganet_context *ctx, const int64_t *dims,
+                            float scale)
+{
+    ganet_tensor *t = NULL;
+    assert_int_equal(ganet_tensor_create(ctx, 4, dims, &t), GANET_OK);
+    int64_t n = ganet_tensor_count(t);
+    float *v = malloc((size_t)n * sizeof *v);
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = scale * sinf(0.7f * (float)i + 0.3f);
+    assert_int_equal(ganet_tensor_copy_from(t, v, (size_t)n), GANET_OK);
+    free(v);
+    return t;
+}
+
+static float *values(const ganet_tensor *t)
+{
+    int64_t n = ganet_tensor_count(t);
+    float *v = malloc((size_t)n * sizeof *v);
+    assert_non_null(v);
+    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)n), GANET_OK);
+    return v;
+}
+
+static void assert_same_values(const ganet_tensor *a, const ganet_tensor *b)
+{
+    assert_int_equal(ganet_tensor_count(a), ganet_tensor_count(b));
+    float *va = values(a), *vb = values(b);
+    assert_memory_equal(va, vb, (size_t)ganet_tensor_count(a) * sizeof *va);
+    free(va);
+    free(vb);
+}
+
+static void assert_param_name(ganet_layer *l, int index, const char *want)
+{
+    const char *name = NULL;
+    assert_int_equal(ganet_layer_param(l, index, &name, NULL, NULL), GANET_OK);
+    assert_string_equal(name, want);
+}
+
+/* An added child belongs to the Sequential, which destroys it (valgrind
+ * checks that nothing leaks or is freed twice). */
+static void test_sequential_takes_ownership(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *s = sequential(ctx), *c = act(ctx, 0);
+    assert_string_equal(ganet_layer_kind(s), "Sequential");
+    assert_int_equal(ganet_sequential_count(s), 0);
+    add(s, c);
+    assert_int_equal(ganet_sequential_count(s), 1);
+    assert_ptr_equal(ganet_sequential_child(s, 0), c);
+    assert_null(ganet_sequential_child(s, 1));
+    assert_null(ganet_sequential_child(s, -1));
+    assert_null(ganet_sequential_child(c, 0));
+    assert_int_equal(ganet_sequential_count(c), 0);
+    assert_int_equal(ganet_sequential_count(NULL), 0);
+    ganet_layer_destroy(s);
+}
+
+/* Refusals change nothing, and the refused child stays the caller's. */
+static void test_sequential_refuses_bad_children(void **state)
+{
+    ganet_context *ctx = *state, *other;
+    assert_int_equal(ganet_context_create(NULL, &other), GANET_OK);
+    ganet_layer *outer = sequential(ctx), *inner = sequential(ctx);
+    ganet_layer *second = sequential(ctx), *relu = act(ctx, 0);
+    ganet_layer *foreign = NULL;
+    assert_int_equal(ganet_relu_create(other, &foreign), GANET_OK);
+    add(inner, conv(ctx, false, 1, 2, 3, 1, 1, true));
+    add(outer, inner);
+
+    assert_int_equal(ganet_sequential_add(NULL, relu), GANET_ERR_NULL_POINTER);
+    assert_int_equal(ganet_sequential_add(outer, NULL), GANET_ERR_NULL_POINTER);
+    assert_int_equal(ganet_sequential_add(relu, second),
+                     GANET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ganet_sequential_add(outer, foreign),
+                     GANET_ERR_CONTEXT_MISMATCH);
+    assert_int_equal(ganet_sequential_add(second, inner),
+                     GANET_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(ganet_last_error(), "already belongs"));
+    assert_int_equal(ganet_sequential_add(outer, outer),
+                     GANET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ganet_sequential_add(inner, outer),
+                     GANET_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(ganet_last_error(), "contain itself"));
+    assert_int_equal(ganet_sequential_add(inner, inner),
+                     GANET_ERR_INVALID_ARGUMENT);
+
+    assert_int_equal(ganet_sequential_count(outer), 1);
+    assert_int_equal(ganet_sequential_count(inner), 1);
+    assert_int_equal(ganet_sequential_count(second), 0);
+    assert_int_equal(ganet_layer_param_count(outer), 2);
+    assert_param_name(outer, 0, "0.0.weight");
+
+    ganet_layer_destroy(relu);
+    ganet_layer_destroy(foreign);
+    ganet_layer_destroy(second);
+    ganet_layer_destroy(outer);
+    ganet_context_destroy(other);
+}
+
+/* Names carry the index path, through nesting and through children added
+ * to a Sequential after it was itself added; the tensors are the
+ * children's own. */
+static void test_sequential_names_params_through_nesting(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *model = sequential(ctx), *inner = sequential(ctx);
+    ganet_layer *c0 = conv(ctx, false, 3, 4, 3, 1, 1, true);
+    ganet_layer *c21 = conv(ctx, false, 4, 4, 1, 1, 0, true);
+    add(model, c0);
+    add(model, act(ctx, 1));
+    add(inner, conv(ctx, true, 4, 4, 3, 1, 1, false));
+    add(model, inner);
+    add(inner, c21);
+    add(model, act(ctx, 3));
+    add(inner, act(ctx, 0));
+    add(inner, conv(ctx, false, 4, 2, 1, 1, 0, true));
+
+    static const char *const names[] = {"0.weight",   "0.bias",   "2.0.weight",
+                                        "2.1.weight", "2.1.bias", "2.3.weight",
+                                        "2.3.bias"};
+    assert_int_equal(ganet_layer_param_count(model), 7);
+    for (int i = 0; i < 7; i++)
+        assert_param_name(model, i, names[i]);
+    assert_int_equal(ganet_layer_param_count(inner), 5);
+    assert_param_name(inner, 1, "1.weight");
+    assert_int_equal(ganet_layer_buffer_count(model), 0);
+
+    ganet_tensor *v, *g, *cv, *cg;
+    assert_int_equal(ganet_layer_find_param(model, "2.1.bias", &v, &g),
+                     GANET_OK);
+    assert_int_equal(ganet_layer_find_param(c21, "bias", &cv, &cg), GANET_OK);
+    assert_ptr_equal(v, cv);
+    assert_ptr_equal(g, cg);
+    assert_int_equal(ganet_layer_find_param(model, "0.weight", &v, NULL),
+                     GANET_OK);
+    assert_int_equal(ganet_layer_find_param(c0, "weight", &cv, NULL), GANET_OK);
+    assert_ptr_equal(v, cv);
+    assert_int_equal(ganet_layer_find_param(model, "1.weight", &v, NULL),
+                     GANET_ERR_INVALID_ARGUMENT);
+    /* 3*4*9+4, 4*4*9, 4*4+4, 4*2+2 */
+    assert_int_equal(ganet_layer_param_values(model), 112 + 144 + 20 + 10);
+    ganet_layer_destroy(model);
+}
+
+/* Two copies of a small model with the same weights: the Sequential's
+ * forward and backward equal its children run by hand, to the bit. */
+static void test_sequential_equals_children_by_hand(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *hand[4] = {conv(ctx, false, 2, 3, 3, 1, 1, true), act(ctx, 1),
+                            conv(ctx, true, 3, 2, 4, 2, 1, true), act(ctx, 2)};
+    ganet_layer *model = sequential(ctx);
+    add(model, conv(ctx, false, 2, 3, 3, 1, 1, true));
+    add(model, act(ctx, 1));
+    add(model, conv(ctx, true, 3, 2, 4, 2, 1, true));
+    add(model, act(ctx, 2));
+    int k = 0;
+    for (int i = 0; i < 4; i++)
+        for (int p = 0; p < ganet_layer_param_count(hand[i]); p++, k++) {
+            ganet_tensor *src, *dst;
+            assert_int_equal(ganet_layer_param(hand[i], p, NULL, &src, NULL),
+                             GANET_OK);
+            assert_int_equal(ganet_layer_param(model, k, NULL, &dst, NULL),
+                             GANET_OK);
+            assert_int_equal(ganet_tensor_copy(dst, src), GANET_OK);
+        }
+    assert_int_equal(k, ganet_layer_param_count(model));
+
+    const int64_t in[4] = {2, 2, 5, 4}, out[4] = {2, 2, 10, 8};
+    ganet_tensor *x = filled(ctx, in, 1.0f), *dd = filled(ctx, out, 0.5f);
+    const ganet_tensor *y, *ds, *h = x;
+    int64_t shape[4];
+    assert_int_equal(ganet_layer_output_shape(model, in, shape), GANET_OK);
+    assert_memory_equal(shape, out, sizeof shape);
+    assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(
+                ganet_layer_forward(hand[i], h, GANET_MODE_TRAINING, &h),
+                GANET_OK);
+    assert_same_values(y, h);
+
+    /* Twice, so the gradients accumulate on both sides. */
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
+        const ganet_tensor *gh = dd;
+        for (int i = 3; i >= 0; i--)
+            assert_int_equal(ganet_layer_backward(hand[i], gh, &gh), GANET_OK);
+        assert_same_values(ds, gh);
+    }
+    k = 0;
+    for (int i = 0; i < 4; i++)
+        for (int p = 0; p < ganet_layer_param_count(hand[i]); p++, k++) {
+            ganet_tensor *a, *b;
+            assert_int_equal(ganet_layer_param(hand[i], p, NULL, NULL, &a),
+                             GANET_OK);
+            assert_int_equal(ganet_layer_param(model, k, NULL, NULL, &b),
+                             GANET_OK);
+            assert_same_values(a, b);
+        }
+
+    /* zero_grad and init reach the children. */
+    assert_int_equal(ganet_layer_zero_grad(model), GANET_OK);
+    ganet_tensor *w, *gw;
+    assert_int_equal(ganet_layer_param(ganet_sequential_child(model, 2), 0,
+                                       NULL, &w, &gw),
+                     GANET_OK);
+    float *gv = values(gw);
+    for (int64_t i = 0; i < ganet_tensor_count(gw); i++)
+        assert_true(gv[i] == 0.0f);
+    free(gv);
+    assert_int_equal(ganet_layer_init(model, GANET_INIT_DCGAN), GANET_OK);
+    ganet_tensor *bias;
+    assert_int_equal(ganet_layer_find_param(model, "2.bias", &bias, NULL),
+                     GANET_OK);
+    float *bv = values(bias);
+    assert_true(bv[0] == 0.0f && bv[1] == 0.0f);
+    free(bv);
+
+    for (int i = 0; i < 4; i++)
+        ganet_layer_destroy(hand[i]);
+    ganet_layer_destroy(model);
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(dd);
+}
+
+/* Without diff_src the first convolution builds no backward-data
+ * primitive, and the parameter gradients are the same. */
+static void test_sequential_skips_first_diff_src(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *model = sequential(ctx);
+    add(model, conv(ctx, false, 1, 2, 3, 1, 1, false));
+    add(model, act(ctx, 0));
+    add(model, conv(ctx, false, 2, 1, 3, 1, 1, false));
+    const int64_t in[4] = {1, 1, 6, 6};
+    ganet_tensor *x = filled(ctx, in, 1.0f), *dd = filled(ctx, in, 1.0f);
+    const ganet_tensor *y, *ds = x;
+    ganet_tensor *g0;
+    assert_int_equal(ganet_layer_find_param(model, "0.weight", NULL, &g0),
+                     GANET_OK);
+    assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+
+    ganet_context_stats s0, s1, s2;
+    assert_int_equal(ganet_context_get_stats(ctx, &s0), GANET_OK);
+    assert_int_equal(ganet_layer_backward(model, dd, NULL), GANET_OK);
+    assert_int_equal(ganet_context_get_stats(ctx, &s1), GANET_OK);
+    /* conv 2: data and weights; ReLU: one; conv 0: weights only. */
+    assert_int_equal(s1.primitives_created, s0.primitives_created + 4);
+    float *first = values(g0);
+
+    assert_int_equal(ganet_layer_zero_grad(model), GANET_OK);
+    assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
+    assert_non_null(ds);
+    assert_int_equal(ganet_context_get_stats(ctx, &s2), GANET_OK);
+    assert_int_equal(s2.primitives_created, s1.primitives_created + 1);
+    float *second = values(g0);
+    assert_memory_equal(first, second,
+                        (size_t)ganet_tensor_count(g0) * sizeof *first);
+    free(first);
+    free(second);
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(dd);
+    ganet_layer_destroy(model);
+}
+
+/* An empty Sequential hands back its input and its output gradient. */
+static void test_sequential_empty_is_identity(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *s = sequential(ctx);
+    const int64_t in[4] = {2, 3, 4, 5};
+    int64_t out[4];
+    ganet_tensor *x = filled(ctx, in, 1.0f), *g = filled(ctx, in, 2.0f);
+    const ganet_tensor *y, *ds;
+    assert_int_equal(ganet_layer_output_shape(s, in, out), GANET_OK);
+    assert_memory_equal(in, out, sizeof out);
+    assert_int_equal(ganet_layer_forward(s, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+    assert_ptr_equal(y, x);
+    assert_int_equal(ganet_layer_backward(s, g, &ds), GANET_OK);
+    assert_ptr_equal(ds, g);
+    assert_int_equal(ganet_layer_param_count(s), 0);
+    char text[256];
+    assert_int_equal(ganet_layer_summary(s, in, text, sizeof text), GANET_OK);
+    assert_string_equal(text, "Sequential(0 layers): input [2, 3, 4, 5], "
+                              "0 parameters\n"
+                              "Total: output [2, 3, 4, 5], 0 parameters\n");
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(g);
+    ganet_layer_destroy(s);
+}
+
+/* A backward pass after adding a child needs a new forward pass. */
+static void test_sequential_add_needs_new_forward(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *s = sequential(ctx);
+    add(s, act(ctx, 2));
+    const int64_t in[4] = {1, 1, 2, 2};
+    ganet_tensor *x = filled(ctx, in, 1.0f);
+    const ganet_tensor *y, *ds;
+    assert_int_equal(ganet_layer_forward(s, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+    add(s, act(ctx, 3));
+    assert_int_equal(ganet_layer_backward(s, x, &ds), GANET_ERR_STATE);
+    assert_int_equal(ganet_layer_forward(s, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+    assert_int_equal(ganet_layer_backward(s, x, &ds), GANET_OK);
+    ganet_tensor_destroy(x);
+    ganet_layer_destroy(s);
+}
+
+/* A small generator: ConvT(8, 16, 4, 1, 0), ReLU, ConvT(16, 1, 4, 2, 1),
+ * Tanh, no biases, on noise (2, 8, 1, 1). By hand:
+ *   layer 0: H = W = (1-1)*1 - 2*0 + 4 + 0 = 4, 8*16*4*4 = 2048 weights
+ *   layer 2: H = W = (4-1)*2 - 2*1 + 4 + 0 = 8, 16*1*4*4 = 256 weights
+ *   total 2304; output (2, 1, 8, 8). */
+static ganet_layer *small_generator(ganet_context *ctx)
+{
+    ganet_layer *g = sequential(ctx);
+    add(g, conv(ctx, true, 8, 16, 4, 1, 0, false));
+    add(g, act(ctx, 0));
+    add(g, conv(ctx, true, 16, 1, 4, 2, 1, false));
+    add(g, act(ctx, 2));
+    return g;
+}
+
+static void test_sequential_summary_shows_arithmetic(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *g = small_generator(ctx);
+    const int64_t noise[4] = {2, 8, 1, 1};
+    char text[4096];
+    assert_int_equal(ganet_layer_summary(g, noise, text, sizeof text),
+                     GANET_OK);
+    static const char *const expected[] = {
+            "Sequential(4 layers): input [2, 8, 1, 1], 2304 parameters\n",
+            "\n  0: ConvTranspose2d(8 -> 16, kernel 4x4, stride 1x1, "
+            "padding 0x0, output_padding 0x0, bias off): [2, 8, 1, 1] -> "
+            "[2, 16, 4, 4], 2048 parameters\n",
+            "\n      H: (in-1)*stride - 2*padding + kernel + output_padding "
+            "= (1-1)*1 - 2*0 + 4 + 0 = 4\n",
+            "\n      W: (in-1)*stride - 2*padding + kernel + output_padding "
+            "= (1-1)*1 - 2*0 + 4 + 0 = 4\n",
+            "\n  1: ReLU(): [2, 16, 4, 4] -> [2, 16, 4, 4], 0 parameters\n",
+            "\n  2: ConvTranspose2d(16 -> 1, kernel 4x4, stride 2x2, "
+            "padding 1x1, output_padding 0x0, bias off): [2, 16, 4, 4] -> "
+            "[2, 1, 8, 8], 256 parameters\n",
+            "\n      H: (in-1)*stride - 2*padding + kernel + output_padding "
+            "= (4-1)*2 - 2*1 + 4 + 0 = 8\n",
+            "\n  3: Tanh(): [2, 1, 8, 8] -> [2, 1, 8, 8], 0 parameters\n",
+            "\nTotal: output [2, 1, 8, 8], 2304 parameters\n",
+    };
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
+        if (strstr(text, expected[i]) == NULL)
+            fail_msg("the summary lacks \"%s\"; it is:\n%s", expected[i], text);
+    assert_true(strncmp(text, expected[0], strlen(expected[0])) == 0);
+
+    /* A Sequential inside: its children are labelled by index path. */
+    ganet_layer *outer = sequential(ctx);
+    add(outer, g);
+    add(outer, act(ctx, 3));
+    assert_int_equal(ganet_layer_summary(outer, noise, text, sizeof text),
+                     GANET_OK);
+    assert_non_null(strstr(text, "\n  0: Sequential(4 layers): input "
+                                 "[2, 8, 1, 1], 2304 parameters\n"));
+    assert_non_null(strstr(text, "\n    0.2: ConvTranspose2d(16 -> 1,"));
+    assert_non_null(strstr(text, "\n        H: (in-1)*stride - 2*padding + "
+                                 "kernel + output_padding = (4-1)*2 - 2*1 "
+                                 "+ 4 + 0 = 8\n"));
+    assert_non_null(strstr(text, "\n  1: Sigmoid(): [2, 1, 8, 8]"));
+    ganet_layer_destroy(outer);
+}
+
+/* A small buffer gets the start of the text, NUL-terminated. */
+static void test_sequential_summary_truncates(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *g = small_generator(ctx);
+    const int64_t noise[4] = {2, 8, 1, 1};
+    char full[4096], small[17];
+    assert_int_equal(ganet_layer_summary(g, noise, full, sizeof full),
+                     GANET_OK);
+    memset(small, 'x', sizeof small);
+    assert_int_equal(ganet_layer_summary(g, noise, small, 16), GANET_OK);
+    assert_int_equal(strlen(small), 15);
+    assert_true(strncmp(small, full, 15) == 0);
+    assert_true(small[16] == 'x');
+    char one = 'x';
+    assert_int_equal(ganet_layer_summary(g, noise, &one, 1), GANET_OK);
+    assert_true(one == '\0');
+    assert_int_equal(ganet_layer_summary(g, noise, small, 0),
+                     GANET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(ganet_layer_summary(g, NULL, small, 16),
+                     GANET_ERR_NULL_POINTER);
+    assert_int_equal(ganet_layer_summary(NULL, noise, small, 16),
+                     GANET_ERR_NULL_POINTER);
+    assert_true(small[0] == '\0');
+    assert_int_equal(ganet_layer_summary(g, noise, NULL, 16),
+                     GANET_ERR_NULL_POINTER);
+    ganet_layer_destroy(g);
+}
+
+/* A shape that cannot work in the middle: the text ends at that layer with
+ * the reason, and forward refuses it without running anything. */
+static void test_sequential_summary_stops_at_shape_error(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *model = sequential(ctx);
+    add(model, conv(ctx, false, 3, 4, 3, 1, 1, true));
+    add(model, act(ctx, 1));
+    add(model, conv(ctx, false, 5, 2, 3, 1, 1, true));
+    add(model, act(ctx, 3));
+    const int64_t in[4] = {1, 3, 8, 8};
+    char text[4096];
+    assert_int_equal(ganet_layer_summary(model, in, text, sizeof text),
+                     GANET_ERR_SHAPE);
+    assert_non_null(strstr(text, "\n  1: LeakyReLU(negative_slope 0.2): "
+                                 "[1, 4, 8, 8] -> [1, 4, 8, 8], "
+                                 "0 parameters\n"));
+    const char *tail = "\n  2: input [1, 4, 8, 8] fails: Conv2d: input has "
+                       "4 channels, the layer expects 5\n";
+    const char *at = strstr(text, tail);
+    assert_non_null(at);
+    assert_int_equal(strlen(at), strlen(tail));
+    assert_null(strstr(text, "Total"));
+
+    int64_t out[4] = {0, 0, 0, 0};
+    assert_int_equal(ganet_layer_output_shape(model, in, out), GANET_ERR_SHAPE);
+    assert_true(out[0] == 0);
+    ganet_tensor *x = filled(ctx, in, 1.0f);
+    const ganet_tensor *y = x;
+    assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                     GANET_ERR_SHAPE);
+    assert_null(y);
+    ganet_tensor_destroy(x);
+    ganet_layer_destroy(model);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_sequential_takes_ownership),
+            cmocka_unit_test(test_sequential_refuses_bad_children),
+            cmocka_unit_test(test_sequential_names_params_through_nesting),
+            cmocka_unit_test(test_sequential_equals_children_by_hand),
+            cmocka_unit_test(test_sequential_skips_first_diff_src),
+            cmocka_unit_test(test_sequential_empty_is_identity),
+            cmocka_unit_test(test_sequential_add_needs_new_forward),
+            cmocka_unit_test(test_sequential_summary_shows_arithmetic),
+            cmocka_unit_test(test_sequential_summary_truncates),
+            cmocka_unit_test(test_sequential_summary_stops_at_shape_error),
+    };
+    return cmocka_run_group_tests_name("sequential", tests, setup, teardown);
+}
