@@ -9,8 +9,13 @@
  *
  * The first block (stride 1, padding 0) turns 1x1 into 4x4; the second
  * (stride 2, padding 1) doubles 4x4 to 8x8. BatchNorm in training mode
- * then gives each channel mean 0 and variance 1 over the batch, which the
- * program checks, and ReLU keeps the positive half.
+ * normalises each channel with the mean and variance of this batch, then
+ * scales it by its weight gamma and shifts it by its bias beta: the
+ * program prints the channel's mean (beta, 0 at the start) and variance
+ * (gamma squared, near 1 since DC-GAN's init draws gamma from
+ * N(1, 0.02)). ReLU then keeps the positive half. Last, the program
+ * shows why samples are drawn with BatchNorm in inference mode: only
+ * then does an image depend on its own noise vector alone.
  *
  * Left out: training; see dcgan/train.c.
  */
@@ -74,6 +79,40 @@ static void channel_stats(const ganet_tensor *t, int64_t c, double *mean,
     free(v);
 }
 
+/* Channel c of a BatchNorm's weight gamma (parameter 0, "weight"). */
+static float bn_weight(ganet_layer *bn, int64_t c)
+{
+    ganet_tensor *w;
+    CHECK(ganet_layer_param(bn, 0, NULL, &w, NULL));
+    int64_t n = ganet_tensor_count(w);
+    float *v = malloc((size_t)n * sizeof *v);
+    CHECK(ganet_tensor_copy_to(w, v, (size_t)n));
+    float gamma = v[c];
+    free(v);
+    return gamma;
+}
+
+/* Run g on the batch and on its first vector alone, in one mode, and
+ * return the largest difference between the two outputs for that vector. */
+static double first_output_change(ganet_layer *g, const ganet_tensor *batch,
+                                  const ganet_tensor *first, ganet_mode mode)
+{
+    const ganet_tensor *out;
+    CHECK(ganet_layer_forward(g, batch, mode, &out));
+    int64_t n = ganet_tensor_count(out), per = n / ganet_tensor_dim(out, 0);
+    float *in_batch = malloc((size_t)n * sizeof *in_batch);
+    float *alone = malloc((size_t)per * sizeof *alone);
+    CHECK(ganet_tensor_copy_to(out, in_batch, (size_t)n));
+    CHECK(ganet_layer_forward(g, first, mode, &out));
+    CHECK(ganet_tensor_copy_to(out, alone, (size_t)per));
+    double largest = 0.0;
+    for (int64_t i = 0; i < per; i++)
+        largest = fmax(largest, fabs((double)(in_batch[i] - alone[i])));
+    free(alone);
+    free(in_batch);
+    return largest;
+}
+
 int main(void)
 {
     ganet_context_options opts = GANET_CONTEXT_OPTIONS_DEFAULT;
@@ -117,14 +156,35 @@ int main(void)
         if (i == 1 || i == 4) {
             double mean, var;
             channel_stats(x, 0, &mean, &var);
+            float gamma = bn_weight(l, 0);
             printf("  BatchNorm in training mode: channel 0 has mean "
-                   "%.2g and variance %.4f over the batch\n",
-                   mean, var);
+                   "%.2g and variance %.4f over the batch; "
+                   "gamma^2 = %.4f\n",
+                   mean, var, (double)gamma * (double)gamma);
         }
     }
     printf("\nA 100-number noise vector has become 256 feature maps of "
-           "8x8; three more blocks would make a 64x64 image.\n");
+           "8x8; three more blocks would make a 64x64 image.\n\n");
 
+    /* 5. Training mode normalises with the batch's statistics, so the
+     *    output for z_0 depends on the 15 other vectors; inference mode
+     *    uses the running statistics and does not. */
+    const int64_t one_dims[4] = {1, 100, 1, 1};
+    ganet_tensor *z0;
+    CHECK(ganet_tensor_create(ctx, 4, one_dims, &z0));
+    float z_values[100 * 16];
+    CHECK(ganet_tensor_copy_to(z, z_values, 100 * 16));
+    CHECK(ganet_tensor_copy_from(z0, z_values, 100));
+    const ganet_mode modes[2] = {GANET_MODE_TRAINING, GANET_MODE_INFERENCE};
+    const char *const mode_names[2] = {"training", "inference"};
+    for (int m = 0; m < 2; m++) {
+        double d = first_output_change(g, z, z0, modes[m]);
+        printf("%-9s mode: z_0 alone vs in the batch of 16, largest "
+               "difference of its output %.3g\n",
+               mode_names[m], d);
+    }
+
+    ganet_tensor_destroy(z0);
     ganet_tensor_destroy(z);
     ganet_layer_destroy(g);
     ganet_context_destroy(ctx);

@@ -330,7 +330,7 @@ ganet_status ganet_image_to_tanh(const ganet_image *image, float *dst,
     static const char fn[] = "ganet_image_to_tanh";
     GANET__CHECK_NULL(fn, image);
     GANET__CHECK_NULL(fn, dst);
-    size_t bytes;
+    size_t bytes = 0;
     GANET__TRY(image_size(fn, image, &bytes));
     GANET__CHECK(count == bytes, GANET_ERR_SHAPE,
                  "%s: room for %zu floats, the image has %zu values", fn, count,

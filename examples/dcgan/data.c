@@ -237,6 +237,11 @@ ganet_status dataset_open_synthetic(ganet_context *ctx, int64_t count,
 
 ganet_status dataset_shuffle(dataset *d, ganet_context *ctx)
 {
+    /* Start from 0..count-1, not from the last epoch's order: the order
+     * then depends on the generator's state only, which a checkpoint
+     * saves, so a resumed run draws the same order as an unbroken one. */
+    for (int64_t i = 0; i < d->count; i++)
+        d->order[i] = i;
     for (int64_t i = d->count - 1; i > 0; i--) {
         uint32_t hi, lo;
         DCGAN_TRY(ganet_context_random_u32(ctx, &hi));

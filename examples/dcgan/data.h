@@ -48,8 +48,9 @@ ganet_status dataset_open_synthetic(ganet_context *ctx, int64_t count,
 
 void dataset_close(dataset *d);
 
-/* Draw a new order for an epoch from the context's generator
- * (Fisher-Yates), so a resumed run draws the same one. */
+/* Draw a new order for an epoch from the context's generator: a
+ * Fisher-Yates shuffle of 0..count-1, so the order depends on the
+ * generator's state only and a resumed run draws the same one. */
 ganet_status dataset_shuffle(dataset *d, ganet_context *ctx);
 
 /* Fill batch (N, channels, size, size) with images order[first ..

@@ -5,6 +5,8 @@
  * hidden block, ReLU in G, LeakyReLU(0.2) in D, tanh and sigmoid at the
  * ends.
  */
+#include <stdio.h>
+
 #include "dcgan.h"
 
 /* Add the child *made by a constructor that returned st (a pointer,
@@ -53,10 +55,21 @@ static ganet_status batchnorm(ganet_context *ctx, ganet_layer *seq, int64_t c)
 
 static ganet_status check_config(const dcgan_config *cfg)
 {
-    if (cfg->image_size != 32 && cfg->image_size != 64)
+    if (cfg->image_size != 32 && cfg->image_size != 64) {
+        fprintf(stderr,
+                "dcgan: image size %lld: the networks are built for "
+                "32 or 64\n",
+                (long long)cfg->image_size);
         return GANET_ERR_INVALID_ARGUMENT;
-    if (cfg->channels < 1 || cfg->nz < 1 || cfg->ngf < 1 || cfg->ndf < 1)
+    }
+    if (cfg->channels < 1 || cfg->nz < 1 || cfg->ngf < 1 || cfg->ndf < 1) {
+        fprintf(stderr,
+                "dcgan: channels, nz, ngf and ndf must be 1 or more "
+                "(they are %lld, %lld, %lld, %lld)\n",
+                (long long)cfg->channels, (long long)cfg->nz,
+                (long long)cfg->ngf, (long long)cfg->ndf);
         return GANET_ERR_INVALID_ARGUMENT;
+    }
     return GANET_OK;
 }
 

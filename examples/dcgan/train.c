@@ -15,6 +15,9 @@
  *     dcgan_train --epochs 1 --out out
  *     dcgan_train --dataset synthetic --dry-run
  */
+/* clock_gettime() and mkdir() are POSIX, not C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -141,6 +144,34 @@ static const struct option long_options[] = {
         {NULL, 0, NULL, 0},
 };
 
+/* The choices getopt cannot check on its own. Returns 0 or 1. */
+static int check_options(const options *o)
+{
+    static const char *const names[] = {"fashion-mnist", "mnist", "idx",
+                                        "folder", "synthetic"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        known = known || strcmp(o->dataset, names[i]) == 0;
+    if (!known) {
+        fprintf(stderr, "dcgan_train: unknown dataset '%s'\n", o->dataset);
+        return 1;
+    }
+    bool has_default = strcmp(o->dataset, "fashion-mnist") == 0 ||
+                       strcmp(o->dataset, "folder") == 0 ||
+                       strcmp(o->dataset, "synthetic") == 0;
+    if (o->data == NULL && !has_default) {
+        fprintf(stderr, "dcgan_train: --dataset %s needs --data PATH\n",
+                o->dataset);
+        return 1;
+    }
+    if (o->cfg.image_size != 32 && o->cfg.image_size != 64) {
+        fprintf(stderr, "dcgan_train: --image-size is 32 or 64, not %lld\n",
+                (long long)o->cfg.image_size);
+        return 1;
+    }
+    return 0;
+}
+
 /* Returns 0 to go on, 1 for an error, 2 after --help. */
 static int parse_options(int argc, char **argv, options *o)
 {
@@ -237,7 +268,7 @@ static int parse_options(int argc, char **argv, options *o)
                 argv[optind]);
         return 1;
     }
-    return 0;
+    return check_options(o);
 }
 
 static ganet_status open_data(const options *o, ganet_context *ctx, dataset *d)
@@ -249,14 +280,8 @@ static ganet_status open_data(const options *o, ganet_context *ctx, dataset *d)
     if (strcmp(o->dataset, "folder") == 0)
         return dataset_open_folder(o->data ? o->data : ".", cfg->image_size,
                                    cfg->channels, o->limit, d);
-    const char *path = o->data;
-    if (path == NULL && strcmp(o->dataset, "fashion-mnist") == 0)
-        path = FASHION_MNIST;
-    if (path == NULL) {
-        fprintf(stderr, "dcgan_train: --dataset %s needs --data PATH\n",
-                o->dataset);
-        return GANET_ERR_INVALID_ARGUMENT;
-    }
+    /* fashion-mnist, mnist or idx; check_options() made sure of a path. */
+    const char *path = o->data ? o->data : FASHION_MNIST;
     return dataset_open_idx(path, cfg->image_size, o->limit, d);
 }
 
@@ -389,8 +414,8 @@ static void print_config(const run *r)
     printf("dcgan_train: libganet %s, seed %llu, %d threads\n",
            ganet_version_string(), (unsigned long long)o->seed,
            ganet_context_get_num_threads(r->ctx));
-    printf("data: %s %s, %lld images of %lldx%lldx%lld\n", o->dataset,
-           o->data ? o->data : "", (long long)r->data.count,
+    printf("data: %s%s%s, %lld images of %lldx%lldx%lld\n", o->dataset,
+           o->data ? " " : "", o->data ? o->data : "", (long long)r->data.count,
            (long long)c->channels, (long long)c->image_size,
            (long long)c->image_size);
     printf("model: nz %lld, ngf %lld, ndf %lld; batch %lld, lr %g, beta1 %g, "
