@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what is needed, then build and run every check: the CMocka suite
 # (warnings as errors), the docs with warnings as errors, the suite again
-# under AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind.
+# under AddressSanitizer + UndefinedBehaviorSanitizer and under valgrind,
+# then each file reader's libFuzzer harness for 30 s (clang, build-fuzz).
 # The last line reads "N passed, N failed" over all runs.
 set -u
 cd "$(dirname "$0")/.."
@@ -70,6 +71,30 @@ run_suite build --no-suite install --timeout-multiplier 10 \
     --wrap="valgrind --quiet --error-exitcode=1 --leak-check=full \
 --errors-for-leak-kinds=definite,indirect \
 --suppressions=$(pwd)/tests/valgrind.supp"
+
+step "fuzzing the file readers (libFuzzer, 30 s per harness)"
+# A separate clang build; only the harnesses are compiled in it.
+if [ ! -d build-fuzz ]; then
+    CC=clang meson setup build-fuzz -Dfuzzing=true -Ddocs=false \
+        >/dev/null || exit 1
+fi
+meson compile -C build-fuzz tests/fuzz/fuzz_checkpoint tests/fuzz/fuzz_idx \
+    tests/fuzz/fuzz_png tests/fuzz/fuzz_jpeg || exit 1
+fuzz_log=$(mktemp)
+{
+    sh tests/fuzz/run.sh build-fuzz 30
+    echo "fuzz exit status $?"
+} | tee "$fuzz_log"
+grep -q '^fuzz exit status 0$' "$fuzz_log" ||
+    failed_steps=$((failed_steps + 1))
+# One result per harness, from run.sh's last line.
+if grep -q '^fuzz: [0-9]* passed, [0-9]* failed$' "$fuzz_log"; then
+    sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' \
+        "$fuzz_log" >>"$results"
+else
+    echo "0 1" >>"$results"
+fi
+rm -f "$fuzz_log"
 
 passed=$(awk '{s += $1} END {print s + 0}' "$results")
 failed=$(awk '{s += $2} END {print s + 0}' "$results")

@@ -6,7 +6,7 @@ set -eu
 
 packages="gcc meson ninja-build pkg-config libdnnl-dev libcmocka-dev \
 doxygen zlib1g-dev libpng-dev libjpeg62-turbo-dev valgrind \
-dataset-fashion-mnist"
+dataset-fashion-mnist clang libclang-rt-14-dev"
 if [ "${1:-}" = "--torch" ]; then
     packages="$packages python3-torch libopenblas0-openmp"
 fi
