@@ -10,6 +10,14 @@
  * With alpha >= 0, d > 0 exactly when s > 0, so at s = 0 the gradient is
  * the negative side's, as in PyTorch. The layer owns dst, so backward does
  * not depend on the caller's source staying alive for these kinds.
+ *
+ * The primitives run on the input's layout (a convolution's blocked
+ * choice, in a DC-GAN), and dst and diff_src take it too: elementwise work
+ * gains nothing from a conversion. The exception is a blocked layout with
+ * padding (one channel in a block of 8, after a DC-GAN's last
+ * convolution), which oneDNN runs with its slow reference code: such an
+ * input is copied to plain NCHW first, which also hands the model's
+ * output to the caller in plain form.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -25,9 +33,14 @@ typedef struct eltwise_layer {
     /* Built for the input shape dims; rebuilt when it changes. */
     bool built;
     int64_t dims[4];
-    dnnl_memory_desc_t md;
+    /* The layout of the input the primitives were built for, and the one
+     * they run on. */
+    dnnl_memory_desc_t src_md, md;
     ganet__prim fwd, bwd;
     ganet_tensor *dst, *diff_src;
+    /* The input and the output's gradient converted to md, when they come
+     * in another layout. */
+    ganet_tensor *src_stage, *diff_dst_stage;
 } eltwise_layer;
 
 static eltwise_layer *as_eltwise(const ganet_layer *l)
@@ -49,17 +62,24 @@ static void free_shape_state(eltwise_layer *e)
     ganet__prim_destroy(&e->bwd);
     ganet_tensor_destroy(e->dst);
     ganet_tensor_destroy(e->diff_src);
-    e->dst = e->diff_src = NULL;
+    ganet_tensor_destroy(e->src_stage);
+    ganet_tensor_destroy(e->diff_dst_stage);
+    e->dst = e->diff_src = e->src_stage = e->diff_dst_stage = NULL;
     e->built = false;
 }
 
-static ganet_status build_forward(eltwise_layer *e, const int64_t *dims)
+static ganet_status build_forward(eltwise_layer *e, const ganet_tensor *src)
 {
     ganet_context *ctx = e->base.ctx;
     const char *kind = e->base.ops->kind;
     free_shape_state(e);
-    memcpy(e->dims, dims, sizeof e->dims);
-    GANET__TRY(ganet__md_plain(&e->md, 4, e->dims));
+    memcpy(e->dims, src->dims, sizeof e->dims);
+    e->src_md = src->md;
+    e->md = src->md;
+    bool padded = memcmp(src->md.dims, src->md.padded_dims,
+                         (size_t)src->md.ndims * sizeof *src->md.dims) != 0;
+    if (padded)
+        GANET__TRY(ganet__md_plain(&e->md, 4, e->dims));
     /* Training, whatever the mode: eltwise keeps no workspace, so the one
      * primitive serves both and backward may follow an inference pass. */
     dnnl_eltwise_desc_t d;
@@ -68,6 +88,7 @@ static ganet_status build_forward(eltwise_layer *e, const int64_t *dims)
                 kind);
     GANET__TRY(ganet__prim_create(ctx, &e->fwd, &d, NULL, kind));
     GANET__TRY(ganet__tensor_ensure(ctx, &e->dst, e->dims));
+    GANET__TRY(ganet__tensor_set_layout(e->dst, &e->md, false));
     e->built = true;
     return GANET_OK;
 }
@@ -81,27 +102,28 @@ static ganet_status build_backward(eltwise_layer *e)
                                                 e->alpha, 0.0f),
                 kind);
     GANET__TRY(ganet__prim_create(e->base.ctx, &e->bwd, &d, e->fwd.pd, kind));
-    return ganet__tensor_ensure(e->base.ctx, &e->diff_src, e->dims);
+    GANET__TRY(ganet__tensor_ensure(e->base.ctx, &e->diff_src, e->dims));
+    return ganet__tensor_set_layout(e->diff_src, &e->md, false);
 }
 
-/* src: (N, C, H, W) -> dst: (N, C, H, W) */
+/* src: (N, C, H, W), any layout -> dst: (N, C, H, W), the same layout */
 static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
                             ganet_mode mode, const ganet_tensor **dst)
 {
     (void)mode;
     eltwise_layer *e = as_eltwise(l);
-    GANET__CHECK(src->plain, GANET_ERR_UNIMPLEMENTED,
-                 "%s: input in a blocked layout is not supported yet",
-                 l->ops->kind);
-    if (!e->built || memcmp(e->dims, src->dims, sizeof e->dims)) {
-        ganet_status st = build_forward(e, src->dims);
+    if (!e->built || memcmp(e->dims, src->dims, sizeof e->dims) ||
+        !dnnl_memory_desc_equal(&e->src_md, &src->md)) {
+        ganet_status st = build_forward(e, src);
         if (st != GANET_OK) {
             free_shape_state(e);
             return st;
         }
     }
+    const ganet_tensor *x;
+    GANET__TRY(ganet__tensor_as(src, &e->md, &e->src_stage, &x));
     dnnl_exec_arg_t args[2] = {
-            {DNNL_ARG_SRC, src->mem},
+            {DNNL_ARG_SRC, x->mem},
             {DNNL_ARG_DST, e->dst->mem},
     };
     GANET__TRY(ganet__prim_execute(l->ctx, &e->fwd, 2, args));
@@ -109,22 +131,22 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
     return GANET_OK;
 }
 
-/* diff_dst: (N, C, H, W), with dst of the last forward -> diff_src:
- * (N, C, H, W). No parameters, so without diff_src there is nothing to do. */
+/* diff_dst: (N, C, H, W), any layout, with dst of the last forward ->
+ * diff_src: (N, C, H, W) in dst's layout. No parameters, so without
+ * diff_src there is nothing to do. */
 static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
                              const ganet_tensor **diff_src)
 {
     eltwise_layer *e = as_eltwise(l);
     if (diff_src == NULL)
         return GANET_OK;
-    GANET__CHECK(diff_dst->plain, GANET_ERR_UNIMPLEMENTED,
-                 "%s: gradient in a blocked layout is not supported yet",
-                 l->ops->kind);
     if (!e->bwd.prim)
         GANET__TRY(build_backward(e));
+    const ganet_tensor *dd;
+    GANET__TRY(ganet__tensor_as(diff_dst, &e->md, &e->diff_dst_stage, &dd));
     dnnl_exec_arg_t args[3] = {
             {DNNL_ARG_DST, e->dst->mem},
-            {DNNL_ARG_DIFF_DST, diff_dst->mem},
+            {DNNL_ARG_DIFF_DST, dd->mem},
             {DNNL_ARG_DIFF_SRC, e->diff_src->mem},
     };
     GANET__TRY(ganet__prim_execute(l->ctx, &e->bwd, 3, args));

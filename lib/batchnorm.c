@@ -10,14 +10,21 @@
 #include "ganet/batchnorm.h"
 #include "layer_impl.h"
 
-/* What depends on the input shape: the primitives of both modes, indexed
- * by ganet_mode, and the tensors they write. */
+/* What depends on the input shape and layout: the primitives of both
+ * modes, indexed by ganet_mode, and the tensors they write. The layout is
+ * the input's (a convolution's choice, channels in blocks of 8, in a
+ * DC-GAN): normalising in place of converting keeps the convolutions on
+ * either side free of conversions, and oneDNN's fast batch normalization
+ * needs a blocked layout anyway. dst and diff_src take it too. */
 typedef struct shape_state {
     bool built;
     int64_t dims[4];
     dnnl_memory_desc_t md;
     ganet__prim fwd[2], bwd[2];
     ganet_tensor *dst, *diff_src;
+    /* The output's gradient converted to md, when it comes in another
+     * layout. */
+    ganet_tensor *diff_dst_stage;
 } shape_state;
 
 typedef struct bn_layer {
@@ -61,6 +68,7 @@ static void free_shape_state(shape_state *s)
     }
     ganet_tensor_destroy(s->dst);
     ganet_tensor_destroy(s->diff_src);
+    ganet_tensor_destroy(s->diff_dst_stage);
     memset(s, 0, sizeof *s);
 }
 
@@ -98,16 +106,19 @@ static ganet_status build_backward(bn_layer *b, ganet_mode mode)
                 b->base.ops->kind);
     GANET__TRY(ganet__prim_create(b->base.ctx, &s->bwd[mode], &d,
                                   s->fwd[mode].pd, b->base.ops->kind));
-    return ganet__tensor_ensure(b->base.ctx, &s->diff_src, s->dims);
+    GANET__TRY(ganet__tensor_ensure(b->base.ctx, &s->diff_src, s->dims));
+    return ganet__tensor_set_layout(s->diff_src, &s->md, false);
 }
 
-/* Make sure the primitive for this shape and mode exists. A new shape is
- * built aside and replaces the old one only once it works, so a failure
- * leaves the layer as it was. */
-static ganet_status prepare_forward(bn_layer *b, const int64_t *dims,
+/* Make sure the primitive for this shape, layout and mode exists. A new
+ * shape is built aside and replaces the old one only once it works, so a
+ * failure leaves the layer as it was. */
+static ganet_status prepare_forward(bn_layer *b, const ganet_tensor *src,
                                     ganet_mode mode)
 {
-    if (b->s.built && memcmp(b->s.dims, dims, sizeof b->s.dims) == 0) {
+    const int64_t *dims = src->dims;
+    if (b->s.built && memcmp(b->s.dims, dims, sizeof b->s.dims) == 0 &&
+        dnnl_memory_desc_equal(&b->s.md, &src->md)) {
         if (b->s.fwd[mode].prim)
             return GANET_OK;
         return build_forward(b, &b->s, mode);
@@ -115,11 +126,12 @@ static ganet_status prepare_forward(bn_layer *b, const int64_t *dims,
     shape_state fresh;
     memset(&fresh, 0, sizeof fresh);
     memcpy(fresh.dims, dims, sizeof fresh.dims);
-    ganet_status st = ganet__md_plain(&fresh.md, 4, fresh.dims);
-    if (st == GANET_OK)
-        st = build_forward(b, &fresh, mode);
+    fresh.md = src->md;
+    ganet_status st = build_forward(b, &fresh, mode);
     if (st == GANET_OK)
         st = ganet__tensor_ensure(b->base.ctx, &fresh.dst, fresh.dims);
+    if (st == GANET_OK)
+        st = ganet__tensor_set_layout(fresh.dst, &fresh.md, false);
     if (st != GANET_OK) {
         free_shape_state(&fresh);
         return st;
@@ -160,23 +172,21 @@ static dnnl_memory_t stat(const bn_layer *b, ganet_mode mode, bool variance)
     return variance ? b->running_var->mem : b->running_mean->mem;
 }
 
-/* src: (N, C, H, W) -> dst: (N, C, H, W). Training writes the batch mean
- * and biased variance (C) to the layer and updates the running ones. */
+/* src: (N, C, H, W), any layout -> dst: (N, C, H, W), the same layout.
+ * Training writes the batch mean and biased variance (C) to the layer and
+ * updates the running ones. */
 static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
                             ganet_mode mode, const ganet_tensor **dst)
 {
     bn_layer *b = as_bn(l);
     const int64_t *d = src->dims;
     int64_t m = d[0] * d[2] * d[3];
-    GANET__CHECK(src->plain, GANET_ERR_UNIMPLEMENTED,
-                 "%s: input in a blocked layout is not supported yet",
-                 l->ops->kind);
     GANET__CHECK(mode == GANET_MODE_INFERENCE || m > 1, GANET_ERR_SHAPE,
                  "%s: training needs more than 1 value per channel, the input "
                  "[%lld, %lld, %lld, %lld] has N*H*W = %lld",
                  l->ops->kind, (long long)d[0], (long long)d[1],
                  (long long)d[2], (long long)d[3], (long long)m);
-    GANET__TRY(prepare_forward(b, d, mode));
+    GANET__TRY(prepare_forward(b, src, mode));
 
     dnnl_exec_arg_t args[6] = {
             {DNNL_ARG_SRC, src->mem},
@@ -196,21 +206,22 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
     return GANET_OK;
 }
 
-/* diff_dst: (N, C, H, W) -> diff_src: (N, C, H, W); adds into diff_weight
- * and diff_bias (C) when affine. */
+/* diff_dst: (N, C, H, W), any layout -> diff_src: (N, C, H, W), in the
+ * forward input's layout; adds into diff_weight and diff_bias (C) when
+ * affine and the parameters require gradients. oneDNN computes those as
+ * part of diff_src anyway, so skipping them saves only the addition. */
 static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
                              const ganet_tensor **diff_src)
 {
     bn_layer *b = as_bn(l);
-    GANET__CHECK(diff_dst->plain, GANET_ERR_UNIMPLEMENTED,
-                 "%s: gradient in a blocked layout is not supported yet",
-                 l->ops->kind);
     GANET__CHECK(b->src != NULL, GANET_ERR_STATE,
                  "%s: the last forward pass failed in oneDNN after a change "
                  "of shape; run forward again",
                  l->ops->kind);
     if (!b->s.bwd[b->mode].prim)
         GANET__TRY(build_backward(b, b->mode));
+    const ganet_tensor *dd;
+    GANET__TRY(ganet__tensor_as(diff_dst, &b->s.md, &b->s.diff_dst_stage, &dd));
 
     /* oneDNN 2.6 refuses to run a backward pass made with dnnl_use_shift
      * unless the shift is among the arguments, though no gradient depends
@@ -219,7 +230,7 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
             {DNNL_ARG_SRC, b->src->mem},
             {DNNL_ARG_MEAN, stat(b, b->mode, false)},
             {DNNL_ARG_VARIANCE, stat(b, b->mode, true)},
-            {DNNL_ARG_DIFF_DST, diff_dst->mem},
+            {DNNL_ARG_DIFF_DST, dd->mem},
             {DNNL_ARG_DIFF_SRC, b->s.diff_src->mem},
             {DNNL_ARG_SCALE, b->o.affine ? b->weight->mem : NULL},
             {DNNL_ARG_DIFF_SCALE, b->o.affine ? b->wgrad_step->mem : NULL},
@@ -228,7 +239,7 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     };
     GANET__TRY(ganet__prim_execute(l->ctx, &b->s.bwd[b->mode],
                                    b->o.affine ? 9 : 5, args));
-    if (b->o.affine) {
+    if (b->o.affine && l->requires_grad) {
         ganet__accumulate(b->diff_weight, b->wgrad_step);
         ganet__accumulate(b->diff_bias, b->bgrad_step);
     }

@@ -11,13 +11,33 @@
 #include "ganet/conv.h"
 #include "layer_impl.h"
 
+/* A copy of the weights in the layout one primitive chose, and the
+ * parameter's version it was made from (0: never), so that it is refreshed
+ * only after copy_from, fill or an optimizer step changed the parameter. */
+typedef struct weight_cache {
+    ganet_tensor *t;
+    uint64_t made_from;
+} weight_cache;
+
 /* What depends on the input shape: built on the first forward pass of a
- * shape, the backward primitives on the first backward pass after it. */
+ * shape, the backward primitives on the first backward pass after it.
+ * Every primitive chooses its own layouts (format "any"): oneDNN's fast
+ * convolutions want channels in blocks of 8 (AVX2's width), and plain NCHW
+ * leaves only its slow GEMM-based or reference code. The outputs are kept
+ * in the chosen layouts, so the next layer reads them as they are; an
+ * input in another layout (the caller's plain images) is converted into a
+ * stage tensor first. */
 typedef struct shape_state {
     int64_t src_dims[4], dst_dims[4];
-    dnnl_memory_desc_t src_md, dst_md;
     ganet__prim fwd, bwd_data, bwd_weights;
     ganet_tensor *dst, *diff_src;
+    /* Inputs converted to the layout a primitive wants; NULL until an
+     * input comes in another one. */
+    ganet_tensor *src_stage, *bwd_src_stage, *diff_dst_stage, *wdiff_dst_stage;
+    weight_cache w_fwd, w_bwd;
+    /* Backward by weights overwrites, in its own layout; the layer adds
+     * this into the parameter's gradient in the parameter's layout. */
+    ganet_tensor *wgrad_step;
 } shape_state;
 
 typedef struct conv_layer {
@@ -25,13 +45,16 @@ typedef struct conv_layer {
     ganet_conv2d_options o;
     bool transposed;
     ganet_tensor *weight, *bias, *diff_weight, *diff_bias;
+    /* The parameter's layout on oneDNN's (C_out, C_in, kH, kW) dims. */
     dnnl_memory_desc_t w_md, b_md;
-    ganet_tensor *wgrad_step, *bgrad_step;
+    int64_t w_dims[4];
+    ganet_tensor *bgrad_step;
     /* Built for the input shape s.src_dims; rebuilt when it changes. */
     bool built;
     shape_state s;
-    /* The source of the last forward pass, borrowed until backward. */
-    const ganet_tensor *src;
+    /* The source of the last forward pass, borrowed until backward, and
+     * what forward read: src or its staged copy. */
+    const ganet_tensor *src, *src_used;
 } conv_layer;
 
 static conv_layer *as_conv(const ganet_layer *l)
@@ -90,9 +113,56 @@ static void free_shape_state(shape_state *s)
     ganet__prim_destroy(&s->fwd);
     ganet__prim_destroy(&s->bwd_data);
     ganet__prim_destroy(&s->bwd_weights);
-    ganet_tensor_destroy(s->dst);
-    ganet_tensor_destroy(s->diff_src);
+    ganet_tensor *owned[] = {
+            s->dst,           s->diff_src,       s->src_stage,
+            s->bwd_src_stage, s->diff_dst_stage, s->wdiff_dst_stage,
+            s->w_fwd.t,       s->w_bwd.t,        s->wgrad_step};
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        ganet_tensor_destroy(owned[i]);
     memset(s, 0, sizeof *s);
+}
+
+/* A descriptor that lets the primitive choose the layout. */
+static ganet_status md_any(dnnl_memory_desc_t *md, const int64_t *dims)
+{
+    dnnl_dims_t d = {dims[0], dims[1], dims[2], dims[3]};
+    GANET__DNNL(dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32,
+                                             dnnl_format_tag_any),
+                "memory descriptor");
+    return GANET_OK;
+}
+
+/* A layer-owned tensor of dims in the layout md. */
+static ganet_status tensor_in(ganet_context *ctx, ganet_tensor **t,
+                              const int64_t *dims, const dnnl_memory_desc_t *md)
+{
+    GANET__TRY(ganet__tensor_ensure(ctx, t, dims));
+    return ganet__tensor_set_layout(*t, md, false);
+}
+
+/* The weights as the primitive p wants them: the parameter itself when
+ * that is its layout, else the cache, converted again only when the
+ * parameter has changed since. */
+static ganet_status weights_for(conv_layer *c, const ganet__prim *p,
+                                weight_cache *cache, const ganet_tensor **out)
+{
+    const dnnl_memory_desc_t *md = ganet__prim_md(p, dnnl_query_weights_md, 0);
+    GANET__CHECK(c->weight->plain, GANET_ERR_STATE,
+                 "%s: the weight is not in its plain layout",
+                 c->base.ops->kind);
+    if (dnnl_memory_desc_equal(md, &c->w_md)) {
+        *out = c->weight;
+        return GANET_OK;
+    }
+    if (cache->t == NULL)
+        GANET__TRY(tensor_in(c->base.ctx, &cache->t, c->w_dims, md));
+    if (cache->made_from != c->weight->version + 1) {
+        GANET__TRY(ganet__convert(c->base.ctx, &c->w_md, c->weight->data, md,
+                                  cache->t->data, false));
+        cache->made_from = c->weight->version + 1;
+    }
+    *out = cache->t;
+    return GANET_OK;
 }
 
 /* The geometry arrays oneDNN's descriptor functions take. */
@@ -122,8 +192,10 @@ static ganet_status build_forward(const conv_layer *c, const int64_t *src_dims,
     ganet_context *ctx = c->base.ctx;
     memcpy(s->src_dims, src_dims, sizeof s->src_dims);
     GANET__TRY(output_shape(&c->base, src_dims, s->dst_dims));
-    GANET__TRY(ganet__md_plain(&s->src_md, 4, s->src_dims));
-    GANET__TRY(ganet__md_plain(&s->dst_md, 4, s->dst_dims));
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    GANET__TRY(md_any(&src_md, s->src_dims));
+    GANET__TRY(md_any(&w_md, c->w_dims));
+    GANET__TRY(md_any(&dst_md, s->dst_dims));
 
     geometry g = make_geometry(c, s);
     /* oneDNN needs padding_after > -stride. ConvTranspose2d falls short
@@ -140,40 +212,47 @@ static ganet_status build_forward(const conv_layer *c, const int64_t *src_dims,
                      (long long)c->o.padding[a], (long long)c->o.stride[a]);
     const dnnl_memory_desc_t *b = c->o.bias ? &c->b_md : NULL;
     dnnl_convolution_desc_t d;
-    dnnl_status_t st = c->transposed
-                               ? dnnl_dilated_deconvolution_forward_desc_init(
-                                         &d, dnnl_forward_training,
-                                         dnnl_deconvolution_direct, &s->src_md,
-                                         &c->w_md, b, &s->dst_md, g.strides,
-                                         g.dilates, g.pad_l, g.pad_r)
-                               : dnnl_dilated_convolution_forward_desc_init(
-                                         &d, dnnl_forward_training,
-                                         dnnl_convolution_direct, &s->src_md,
-                                         &c->w_md, b, &s->dst_md, g.strides,
-                                         g.dilates, g.pad_l, g.pad_r);
+    dnnl_status_t st =
+            c->transposed
+                    ? dnnl_dilated_deconvolution_forward_desc_init(
+                              &d, dnnl_forward_training,
+                              dnnl_deconvolution_direct, &src_md, &w_md, b,
+                              &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r)
+                    : dnnl_dilated_convolution_forward_desc_init(
+                              &d, dnnl_forward_training,
+                              dnnl_convolution_direct, &src_md, &w_md, b,
+                              &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r);
     GANET__DNNL(st, c->base.ops->kind);
     GANET__TRY(ganet__prim_create(ctx, &s->fwd, &d, NULL, c->base.ops->kind));
-    return ganet__tensor_ensure(ctx, &s->dst, s->dst_dims);
+    return tensor_in(ctx, &s->dst, s->dst_dims,
+                     ganet__prim_md(&s->fwd, dnnl_query_dst_md, 0));
 }
 
 static ganet_status build_backward_data(conv_layer *c)
 {
     shape_state *s = &c->s;
     geometry g = make_geometry(c, s);
+    /* Free choice again, with the forward primitive as the hint: it
+     * usually picks the forward layouts, so the gradient that comes back
+     * through the next layer needs no conversion. */
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    GANET__TRY(md_any(&src_md, s->src_dims));
+    GANET__TRY(md_any(&w_md, c->w_dims));
+    GANET__TRY(md_any(&dst_md, s->dst_dims));
     dnnl_convolution_desc_t d;
     dnnl_status_t st =
-            c->transposed ? dnnl_dilated_deconvolution_backward_data_desc_init(
-                                    &d, dnnl_deconvolution_direct, &s->src_md,
-                                    &c->w_md, &s->dst_md, g.strides, g.dilates,
-                                    g.pad_l, g.pad_r)
-                          : dnnl_dilated_convolution_backward_data_desc_init(
-                                    &d, dnnl_convolution_direct, &s->src_md,
-                                    &c->w_md, &s->dst_md, g.strides, g.dilates,
-                                    g.pad_l, g.pad_r);
+            c->transposed
+                    ? dnnl_dilated_deconvolution_backward_data_desc_init(
+                              &d, dnnl_deconvolution_direct, &src_md, &w_md,
+                              &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r)
+                    : dnnl_dilated_convolution_backward_data_desc_init(
+                              &d, dnnl_convolution_direct, &src_md, &w_md,
+                              &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r);
     GANET__DNNL(st, c->base.ops->kind);
-    GANET__TRY(ganet__tensor_ensure(c->base.ctx, &s->diff_src, s->src_dims));
-    return ganet__prim_create(c->base.ctx, &s->bwd_data, &d, s->fwd.pd,
-                              c->base.ops->kind);
+    GANET__TRY(ganet__prim_create(c->base.ctx, &s->bwd_data, &d, s->fwd.pd,
+                                  c->base.ops->kind));
+    return tensor_in(c->base.ctx, &s->diff_src, s->src_dims,
+                     ganet__prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0));
 }
 
 static ganet_status build_backward_weights(conv_layer *c)
@@ -181,31 +260,34 @@ static ganet_status build_backward_weights(conv_layer *c)
     shape_state *s = &c->s;
     geometry g = make_geometry(c, s);
     const dnnl_memory_desc_t *b = c->o.bias ? &c->b_md : NULL;
+    dnnl_memory_desc_t src_md, w_md, dst_md;
+    GANET__TRY(md_any(&src_md, s->src_dims));
+    GANET__TRY(md_any(&w_md, c->w_dims));
+    GANET__TRY(md_any(&dst_md, s->dst_dims));
     dnnl_convolution_desc_t d;
     dnnl_status_t st =
             c->transposed
                     ? dnnl_dilated_deconvolution_backward_weights_desc_init(
-                              &d, dnnl_deconvolution_direct, &s->src_md,
-                              &c->w_md, b, &s->dst_md, g.strides, g.dilates,
-                              g.pad_l, g.pad_r)
+                              &d, dnnl_deconvolution_direct, &src_md, &w_md, b,
+                              &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r)
                     : dnnl_dilated_convolution_backward_weights_desc_init(
-                              &d, dnnl_convolution_direct, &s->src_md, &c->w_md,
-                              b, &s->dst_md, g.strides, g.dilates, g.pad_l,
-                              g.pad_r);
+                              &d, dnnl_convolution_direct, &src_md, &w_md, b,
+                              &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r);
     GANET__DNNL(st, c->base.ops->kind);
-    return ganet__prim_create(c->base.ctx, &s->bwd_weights, &d, s->fwd.pd,
-                              c->base.ops->kind);
+    GANET__TRY(ganet__prim_create(c->base.ctx, &s->bwd_weights, &d, s->fwd.pd,
+                                  c->base.ops->kind));
+    return tensor_in(
+            c->base.ctx, &s->wgrad_step, c->w_dims,
+            ganet__prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0));
 }
 
-/* src: (N, C_in, H, W) -> dst: (N, C_out, OH, OW) */
+/* src: (N, C_in, H, W), any layout -> dst: (N, C_out, OH, OW), in the
+ * layout the forward primitive chose. */
 static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
                             ganet_mode mode, const ganet_tensor **dst)
 {
     (void)mode;
     conv_layer *c = as_conv(l);
-    GANET__CHECK(src->plain, GANET_ERR_UNIMPLEMENTED,
-                 "%s: input in a blocked layout is not supported yet",
-                 l->ops->kind);
     if (!c->built || memcmp(c->s.src_dims, src->dims, sizeof c->s.src_dims)) {
         shape_state fresh = {0};
         ganet_status st = build_forward(c, src->dims, &fresh);
@@ -217,14 +299,20 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
         c->s = fresh;
         c->built = true;
     }
+    shape_state *s = &c->s;
+    const ganet_tensor *x, *w;
+    GANET__TRY(ganet__tensor_as(src,
+                                ganet__prim_md(&s->fwd, dnnl_query_src_md, 0),
+                                &s->src_stage, &x));
+    GANET__TRY(weights_for(c, &s->fwd, &s->w_fwd, &w));
     dnnl_exec_arg_t args[4] = {
-            {DNNL_ARG_SRC, src->mem},
-            {DNNL_ARG_WEIGHTS, c->weight->mem},
-            {DNNL_ARG_DST, c->s.dst->mem},
+            {DNNL_ARG_SRC, x->mem},
+            {DNNL_ARG_WEIGHTS, w->mem},
+            {DNNL_ARG_DST, s->dst->mem},
             {DNNL_ARG_BIAS, c->o.bias ? c->bias->mem : NULL},
     };
     ganet_status st =
-            ganet__prim_execute(l->ctx, &c->s.fwd, c->o.bias ? 4 : 3, args);
+            ganet__prim_execute(l->ctx, &s->fwd, c->o.bias ? 4 : 3, args);
     if (st != GANET_OK) {
         /* The output is half written and the primitives may be for another
          * shape than the last good pass: refuse backward until the next
@@ -232,48 +320,92 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
         l->has_forward = false;
         return st;
     }
+    /* The staged copy stays as it is until the next forward pass, as the
+     * caller's source must. */
     c->src = src;
-    *dst = c->s.dst;
+    c->src_used = x;
+    *dst = s->dst;
     return GANET_OK;
 }
 
-/* diff_dst: (N, C_out, OH, OW) -> diff_src: (N, C_in, H, W); adds into
- * diff_weight (weight's layout) and diff_bias (C_out). */
+/* Tensor t in the layout md: a copy already made in that layout, t
+ * itself, or a new copy in stage. */
+static ganet_status reuse_as(const ganet_tensor *t, const ganet_tensor *made,
+                             const dnnl_memory_desc_t *md, ganet_tensor **stage,
+                             const ganet_tensor **out)
+{
+    if (made && dnnl_memory_desc_equal(&made->md, md)) {
+        *out = made;
+        return GANET_OK;
+    }
+    return ganet__tensor_as(t, md, stage, out);
+}
+
+/* diff_dst: (N, C_out, OH, OW), any layout -> diff_src: (N, C_in, H, W),
+ * in the layout backward by data chose. Adds into diff_weight (the
+ * parameter's plain layout) and diff_bias (C_out) unless the layer's
+ * parameters need no gradient; with neither wanted there is nothing to
+ * do. */
 static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
                              const ganet_tensor **diff_src)
 {
     conv_layer *c = as_conv(l);
     ganet_context *ctx = l->ctx;
-    GANET__CHECK(diff_dst->plain, GANET_ERR_UNIMPLEMENTED,
-                 "%s: gradient in a blocked layout is not supported yet",
-                 l->ops->kind);
-    if (diff_src && !c->s.bwd_data.prim)
+    shape_state *s = &c->s;
+    bool want_weights = l->requires_grad;
+    if (diff_src && !s->bwd_data.prim)
         GANET__TRY(build_backward_data(c));
-    if (!c->s.bwd_weights.prim)
+    if (want_weights && !s->bwd_weights.prim)
         GANET__TRY(build_backward_weights(c));
+    GANET__CHECK(c->diff_weight->plain && (!c->o.bias || c->diff_bias->plain),
+                 GANET_ERR_STATE,
+                 "%s: the gradients are not in their plain "
+                 "layout",
+                 l->ops->kind);
 
-    /* The weight gradient of this pass goes to a scratch tensor first,
-     * because oneDNN overwrites and the layer must accumulate. */
-    dnnl_exec_arg_t wargs[5] = {
-            {DNNL_ARG_SRC, c->src->mem},
-            {DNNL_ARG_DIFF_DST, diff_dst->mem},
-            {DNNL_ARG_DIFF_WEIGHTS, c->wgrad_step->mem},
-            {DNNL_ARG_DIFF_BIAS, c->o.bias ? c->bgrad_step->mem : NULL},
-    };
-    GANET__TRY(ganet__prim_execute(ctx, &c->s.bwd_weights, c->o.bias ? 4 : 3,
-                                   wargs));
+    const ganet_tensor *dd = NULL;
     if (diff_src) {
+        const ganet_tensor *w;
+        GANET__TRY(reuse_as(
+                diff_dst, NULL,
+                ganet__prim_md(&s->bwd_data, dnnl_query_diff_dst_md, 0),
+                &s->diff_dst_stage, &dd));
+        GANET__TRY(weights_for(c, &s->bwd_data, &s->w_bwd, &w));
         dnnl_exec_arg_t dargs[3] = {
-                {DNNL_ARG_DIFF_DST, diff_dst->mem},
-                {DNNL_ARG_WEIGHTS, c->weight->mem},
-                {DNNL_ARG_DIFF_SRC, c->s.diff_src->mem},
+                {DNNL_ARG_DIFF_DST, dd->mem},
+                {DNNL_ARG_WEIGHTS, w->mem},
+                {DNNL_ARG_DIFF_SRC, s->diff_src->mem},
         };
-        GANET__TRY(ganet__prim_execute(ctx, &c->s.bwd_data, 3, dargs));
-        *diff_src = c->s.diff_src;
+        GANET__TRY(ganet__prim_execute(ctx, &s->bwd_data, 3, dargs));
     }
-    ganet__accumulate(c->diff_weight, c->wgrad_step);
-    if (c->o.bias)
-        ganet__accumulate(c->diff_bias, c->bgrad_step);
+    if (want_weights) {
+        const ganet__prim *p = &s->bwd_weights;
+        const ganet_tensor *x, *wdd;
+        GANET__TRY(reuse_as(c->src, c->src_used,
+                            ganet__prim_md(p, dnnl_query_src_md, 0),
+                            &s->bwd_src_stage, &x));
+        GANET__TRY(reuse_as(diff_dst, dd,
+                            ganet__prim_md(p, dnnl_query_diff_dst_md, 0),
+                            &s->wdiff_dst_stage, &wdd));
+        /* oneDNN overwrites its output and the layer must accumulate, so
+         * the gradient of this pass goes to a step tensor first. */
+        dnnl_exec_arg_t wargs[4] = {
+                {DNNL_ARG_SRC, x->mem},
+                {DNNL_ARG_DIFF_DST, wdd->mem},
+                {DNNL_ARG_DIFF_WEIGHTS, s->wgrad_step->mem},
+                {DNNL_ARG_DIFF_BIAS, c->o.bias ? c->bgrad_step->mem : NULL},
+        };
+        GANET__TRY(ganet__prim_execute(ctx, &s->bwd_weights, c->o.bias ? 4 : 3,
+                                       wargs));
+        /* Back to the parameter's layout, added in the same pass. */
+        GANET__TRY(ganet__convert(ctx, &s->wgrad_step->md, s->wgrad_step->data,
+                                  &c->w_md, c->diff_weight->data, true));
+        c->diff_weight->version++;
+        if (c->o.bias)
+            ganet__accumulate(c->diff_bias, c->bgrad_step);
+    }
+    if (diff_src)
+        *diff_src = s->diff_src;
     return GANET_OK;
 }
 
@@ -354,7 +486,6 @@ static void destroy(ganet_layer *l)
     ganet_tensor_destroy(c->bias);
     ganet_tensor_destroy(c->diff_weight);
     ganet_tensor_destroy(c->diff_bias);
-    ganet_tensor_destroy(c->wgrad_step);
     ganet_tensor_destroy(c->bgrad_step);
 }
 
@@ -426,7 +557,7 @@ static ganet_status setup(conv_layer *c)
             "weights");
     GANET__TRY(ganet_tensor_create(ctx, 4, stored, &c->weight));
     GANET__TRY(ganet_tensor_create(ctx, 4, stored, &c->diff_weight));
-    GANET__TRY(ganet_tensor_create(ctx, 4, stored, &c->wgrad_step));
+    memcpy(c->w_dims, w, sizeof c->w_dims);
     GANET__TRY(ganet__layer_add_tensor(&c->base, "weight", c->weight,
                                        c->diff_weight));
     if (o->bias) {

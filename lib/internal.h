@@ -127,6 +127,9 @@ struct ganet_tensor {
     dnnl_memory_t mem;
     void *data;
     size_t capacity;
+    /* Bumped whenever the values may have changed, so that layers can
+     * keep a copy in another layout and refresh it only when needed. */
+    uint64_t version;
 };
 
 /* The tensor as oneDNN memory in its current layout. */
@@ -137,8 +140,27 @@ dnnl_memory_t ganet__tensor_mem(const ganet_tensor *t);
 ganet_status ganet__tensor_set_layout(ganet_tensor *t,
                                       const dnnl_memory_desc_t *md, bool keep);
 
-/* Bring the tensor back to plain row-major layout, keeping values. */
+/* Bring the tensor back to plain row-major layout, keeping values. It is
+ * the gate to writing through ganet__tensor_data(), so it counts as a
+ * change of the values (the version is bumped). */
 ganet_status ganet__tensor_make_plain(ganet_tensor *t);
+
+/* Copy the values of src, laid out as from, into dst, laid out as to; with
+ * accumulate, add them to what dst holds. Both descriptors are blocked
+ * (plain included) over the same logical dims; the padding of dst is left
+ * as it is. No primitive and no buffer is created, so layers may call it
+ * in a steady loop. */
+ganet_status ganet__convert(const ganet_context *ctx,
+                            const dnnl_memory_desc_t *from, const void *src,
+                            const dnnl_memory_desc_t *to, void *dst,
+                            bool accumulate);
+
+/* The tensor's values as seen through md: t itself when it is already in
+ * that layout, else *stage (created or re-laid out on first use, owned by
+ * the caller) after a conversion. */
+ganet_status ganet__tensor_as(const ganet_tensor *t,
+                              const dnnl_memory_desc_t *md,
+                              ganet_tensor **stage, const ganet_tensor **out);
 
 /* Pointer to the plain data; the tensor must be plain. */
 float *ganet__tensor_data(const ganet_tensor *t);

@@ -8,28 +8,28 @@
 #include "ganet/sequential.h"
 #include "layer_impl.h"
 
-void ganet__layer_init_base(
-        ganet_layer *l, const ganet__layer_ops *ops, ganet_context *ctx)
+void ganet__layer_init_base(ganet_layer *l, const ganet__layer_ops *ops,
+                            ganet_context *ctx)
 {
     memset(l, 0, sizeof *l);
     l->ops = ops;
     l->ctx = ctx;
+    l->requires_grad = true;
 }
 
-ganet_status ganet__layer_add_tensor(
-        ganet_layer *l, const char *name, ganet_tensor *value,
-        ganet_tensor *grad)
+ganet_status ganet__layer_add_tensor(ganet_layer *l, const char *name,
+                                     ganet_tensor *value, ganet_tensor *grad)
 {
     ganet__param **list = grad ? &l->params : &l->buffers;
     int *n = grad ? &l->nparams : &l->nbuffers;
     ganet__param *grown = realloc(*list, (size_t)(*n + 1) * sizeof **list);
-    GANET__CHECK(grown != NULL, GANET_ERR_OUT_OF_MEMORY,
-            "%s: out of memory", l->ops->kind);
+    GANET__CHECK(grown != NULL, GANET_ERR_OUT_OF_MEMORY, "%s: out of memory",
+                 l->ops->kind);
     *list = grown;
     size_t len = strlen(name) + 1;
     char *copy = malloc(len);
-    GANET__CHECK(copy != NULL, GANET_ERR_OUT_OF_MEMORY,
-            "%s: out of memory", l->ops->kind);
+    GANET__CHECK(copy != NULL, GANET_ERR_OUT_OF_MEMORY, "%s: out of memory",
+                 l->ops->kind);
     memcpy(copy, name, len);
     grown[(*n)++] = (ganet__param){copy, value, grad};
     return GANET_OK;
@@ -51,13 +51,14 @@ void ganet__accumulate(ganet_tensor *dst, const ganet_tensor *src)
     const float *s = ganet__tensor_data(src);
     for (int64_t i = 0; i < dst->count; i++)
         d[i] += s[i];
+    dst->version++;
 }
 
-ganet_status ganet__tensor_ensure(
-        ganet_context *ctx, ganet_tensor **t, const int64_t *dims)
+ganet_status ganet__tensor_ensure(ganet_context *ctx, ganet_tensor **t,
+                                  const int64_t *dims)
 {
     if (*t && (*t)->rank == 4 &&
-            memcmp((*t)->dims, dims, 4 * sizeof *dims) == 0)
+        memcmp((*t)->dims, dims, 4 * sizeof *dims) == 0)
         return GANET_OK;
     ganet_tensor *fresh;
     GANET__TRY(ganet_tensor_create(ctx, 4, dims, &fresh));
@@ -92,13 +93,31 @@ const char *ganet_layer_kind(const ganet_layer *layer)
     return layer ? layer->ops->kind : "";
 }
 
+ganet_status ganet_layer_set_requires_grad(ganet_layer *layer,
+                                           bool requires_grad)
+{
+    GANET__CHECK_NULL("ganet_layer_set_requires_grad", layer);
+    layer->requires_grad = requires_grad;
+    int n = ganet_sequential_count(layer);
+    for (int i = 0; i < n; i++)
+        GANET__TRY(ganet_layer_set_requires_grad(
+                ganet_sequential_child(layer, i), requires_grad));
+    return GANET_OK;
+}
+
+bool ganet_layer_get_requires_grad(const ganet_layer *layer)
+{
+    return layer ? layer->requires_grad : false;
+}
+
 ganet_context *ganet_layer_context(const ganet_layer *layer)
 {
     return layer ? layer->ctx : NULL;
 }
 
-ganet_status ganet_layer_output_shape(
-        const ganet_layer *layer, const int64_t *src_dims, int64_t *dst_dims)
+ganet_status ganet_layer_output_shape(const ganet_layer *layer,
+                                      const int64_t *src_dims,
+                                      int64_t *dst_dims)
 {
     static const char fn[] = "ganet_layer_output_shape";
     GANET__CHECK_NULL(fn, layer);
@@ -112,7 +131,7 @@ ganet_status ganet_layer_output_shape(
 }
 
 ganet_status ganet_layer_forward(ganet_layer *layer, const ganet_tensor *src,
-        ganet_mode mode, const ganet_tensor **dst)
+                                 ganet_mode mode, const ganet_tensor **dst)
 {
     static const char fn[] = "ganet_layer_forward";
     GANET__CHECK_NULL(fn, dst);
@@ -121,13 +140,16 @@ ganet_status ganet_layer_forward(ganet_layer *layer, const ganet_tensor *src,
     GANET__CHECK_NULL(fn, src);
     const char *kind = layer->ops->kind;
     GANET__CHECK(src->ctx == layer->ctx, GANET_ERR_CONTEXT_MISMATCH,
-            "%s: the input belongs to another context than the layer", kind);
+                 "%s: the input belongs to another context than the layer",
+                 kind);
     GANET__CHECK(mode == GANET_MODE_TRAINING || mode == GANET_MODE_INFERENCE,
-            GANET_ERR_INVALID_ARGUMENT, "%s: mode %d is neither training "
-            "nor inference", kind, (int)mode);
+                 GANET_ERR_INVALID_ARGUMENT,
+                 "%s: mode %d is neither training "
+                 "nor inference",
+                 kind, (int)mode);
     GANET__CHECK(src->rank == 4, GANET_ERR_SHAPE,
-            "%s: input has rank %d, expected 4 (N, C, H, W)", kind,
-            src->rank);
+                 "%s: input has rank %d, expected 4 (N, C, H, W)", kind,
+                 src->rank);
     int64_t out[4];
     GANET__TRY(layer->ops->output_shape(layer, src->dims, out));
     const ganet_tensor *result = NULL;
@@ -139,7 +161,8 @@ ganet_status ganet_layer_forward(ganet_layer *layer, const ganet_tensor *src,
 }
 
 ganet_status ganet_layer_backward(ganet_layer *layer,
-        const ganet_tensor *diff_dst, const ganet_tensor **diff_src)
+                                  const ganet_tensor *diff_dst,
+                                  const ganet_tensor **diff_src)
 {
     static const char fn[] = "ganet_layer_backward";
     if (diff_src)
@@ -148,45 +171,43 @@ ganet_status ganet_layer_backward(ganet_layer *layer,
     GANET__CHECK_NULL(fn, diff_dst);
     const char *kind = layer->ops->kind;
     GANET__CHECK(diff_dst->ctx == layer->ctx, GANET_ERR_CONTEXT_MISMATCH,
-            "%s: the gradient belongs to another context than the layer",
-            kind);
+                 "%s: the gradient belongs to another context than the layer",
+                 kind);
     GANET__CHECK(layer->has_forward, GANET_ERR_STATE,
-            "%s: backward called before any forward pass", kind);
+                 "%s: backward called before any forward pass", kind);
     const int64_t *e = layer->dst_dims, *g = diff_dst->dims;
     GANET__CHECK(diff_dst->rank == 4 && memcmp(e, g, 4 * sizeof *e) == 0,
-            GANET_ERR_SHAPE,
-            "%s: the output gradient has shape [%lld, %lld, %lld, %lld], "
-            "the forward pass produced [%lld, %lld, %lld, %lld]",
-            kind, (long long)ganet_tensor_dim(diff_dst, 0),
-            (long long)ganet_tensor_dim(diff_dst, 1),
-            (long long)ganet_tensor_dim(diff_dst, 2),
-            (long long)ganet_tensor_dim(diff_dst, 3), (long long)e[0],
-            (long long)e[1], (long long)e[2], (long long)e[3]);
+                 GANET_ERR_SHAPE,
+                 "%s: the output gradient has shape [%lld, %lld, %lld, %lld], "
+                 "the forward pass produced [%lld, %lld, %lld, %lld]",
+                 kind, (long long)ganet_tensor_dim(diff_dst, 0),
+                 (long long)ganet_tensor_dim(diff_dst, 1),
+                 (long long)ganet_tensor_dim(diff_dst, 2),
+                 (long long)ganet_tensor_dim(diff_dst, 3), (long long)e[0],
+                 (long long)e[1], (long long)e[2], (long long)e[3]);
     const ganet_tensor *result = NULL;
-    GANET__TRY(layer->ops->backward(
-            layer, diff_dst, diff_src ? &result : NULL));
+    GANET__TRY(
+            layer->ops->backward(layer, diff_dst, diff_src ? &result : NULL));
     if (diff_src)
         *diff_src = result;
     return GANET_OK;
 }
 
-static void append_dims(char *buf, size_t size, size_t *used,
-        const int64_t *d)
+static void append_dims(char *buf, size_t size, size_t *used, const int64_t *d)
 {
-    ganet__appendf(buf, size, used, "[%lld, %lld, %lld, %lld]",
-            (long long)d[0], (long long)d[1], (long long)d[2],
-            (long long)d[3]);
+    ganet__appendf(buf, size, used, "[%lld, %lld, %lld, %lld]", (long long)d[0],
+                   (long long)d[1], (long long)d[2], (long long)d[3]);
 }
 
 /* One layer's line, "label: describe: [in] -> [out], P parameters", then
  * the further lines of its description indented to the line's depth. */
 static ganet_status summarize_leaf(const ganet_layer *l, const char *label,
-        int depth, const int64_t *src, int64_t *dst, char *buf, size_t size,
-        size_t *used)
+                                   int depth, const int64_t *src, int64_t *dst,
+                                   char *buf, size_t size, size_t *used)
 {
     int indent = 2 * depth;
     ganet__appendf(buf, size, used, "%*s%s%s", indent, "", label,
-            *label ? ": " : "");
+                   *label ? ": " : "");
     ganet_status st = l->ops->output_shape(l, src, dst);
     if (st != GANET_OK) {
         ganet__appendf(buf, size, used, "input ");
@@ -204,7 +225,7 @@ static ganet_status summarize_leaf(const ganet_layer *l, const char *label,
     ganet__appendf(buf, size, used, " -> ");
     append_dims(buf, size, used, dst);
     ganet__appendf(buf, size, used, ", %lld parameters",
-            (long long)ganet_layer_param_values(l));
+                   (long long)ganet_layer_param_values(l));
     for (char *line = rest; line; line = rest) {
         rest = strchr(line, '\n');
         if (rest)
@@ -218,26 +239,27 @@ static ganet_status summarize_leaf(const ganet_layer *l, const char *label,
 /* A Sequential's header line, then its children one level deeper, labelled
  * by their index path ("3.1"); a leaf's line otherwise. */
 static ganet_status summarize(const ganet_layer *l, const char *label,
-        int depth, const int64_t *src, int64_t *dst, char *buf, size_t size,
-        size_t *used)
+                              int depth, const int64_t *src, int64_t *dst,
+                              char *buf, size_t size, size_t *used)
 {
     if (strcmp(l->ops->kind, "Sequential") != 0)
         return summarize_leaf(l, label, depth, src, dst, buf, size, used);
     char text[64] = "";
     l->ops->describe(l, src, src, text, sizeof text);
-    ganet__appendf(buf, size, used, "%*s%s%s%s: input ", 2 * depth, "",
-            label, *label ? ": " : "", text);
+    ganet__appendf(buf, size, used, "%*s%s%s%s: input ", 2 * depth, "", label,
+                   *label ? ": " : "", text);
     append_dims(buf, size, used, src);
     ganet__appendf(buf, size, used, ", %lld parameters\n",
-            (long long)ganet_layer_param_values(l));
+                   (long long)ganet_layer_param_values(l));
     int64_t cur[4];
     memcpy(cur, src, sizeof cur);
     for (int i = 0; i < ganet_sequential_count(l); i++) {
         char sub[256];
-        snprintf(sub, sizeof sub, "%s%s%d", label, *label ? "." : "", i);
+        /* Bounded, so that the index always fits. */
+        snprintf(sub, sizeof sub, "%.200s%s%d", label, *label ? "." : "", i);
         int64_t next[4];
-        GANET__TRY(summarize(ganet_sequential_child(l, i), sub, depth + 1,
-                cur, next, buf, size, used));
+        GANET__TRY(summarize(ganet_sequential_child(l, i), sub, depth + 1, cur,
+                             next, buf, size, used));
         memcpy(cur, next, sizeof cur);
     }
     memcpy(dst, cur, sizeof cur);
@@ -245,12 +267,13 @@ static ganet_status summarize(const ganet_layer *l, const char *label,
 }
 
 ganet_status ganet_layer_summary(const ganet_layer *layer,
-        const int64_t *src_dims, char *buf, size_t size)
+                                 const int64_t *src_dims, char *buf,
+                                 size_t size)
 {
     static const char fn[] = "ganet_layer_summary";
     GANET__CHECK_NULL(fn, buf);
     GANET__CHECK(size >= 1, GANET_ERR_INVALID_ARGUMENT,
-            "%s: the buffer size is 0", fn);
+                 "%s: the buffer size is 0", fn);
     buf[0] = '\0';
     GANET__CHECK_NULL(fn, layer);
     GANET__CHECK_NULL(fn, src_dims);
@@ -262,7 +285,7 @@ ganet_status ganet_layer_summary(const ganet_layer *layer,
         ganet__appendf(buf, size, &used, "Total: output ");
         append_dims(buf, size, &used, dst);
         ganet__appendf(buf, size, &used, ", %lld parameters\n",
-                (long long)ganet_layer_param_values(layer));
+                       (long long)ganet_layer_param_values(layer));
     }
     return GANET_OK;
 }
@@ -280,8 +303,8 @@ int64_t ganet_layer_param_values(const ganet_layer *layer)
     return n;
 }
 
-ganet_status ganet_layer_param(ganet_layer *layer, int index,
-        const char **name, ganet_tensor **value, ganet_tensor **grad)
+ganet_status ganet_layer_param(ganet_layer *layer, int index, const char **name,
+                               ganet_tensor **value, ganet_tensor **grad)
 {
     static const char fn[] = "ganet_layer_param";
     if (name)
@@ -292,9 +315,9 @@ ganet_status ganet_layer_param(ganet_layer *layer, int index,
         *grad = NULL;
     GANET__CHECK_NULL(fn, layer);
     GANET__CHECK(index >= 0 && index < layer->nparams,
-            GANET_ERR_INVALID_ARGUMENT,
-            "%s: index %d is out of range, the %s has %d parameters", fn,
-            index, layer->ops->kind, layer->nparams);
+                 GANET_ERR_INVALID_ARGUMENT,
+                 "%s: index %d is out of range, the %s has %d parameters", fn,
+                 index, layer->ops->kind, layer->nparams);
     const ganet__param *p = &layer->params[index];
     if (name)
         *name = p->name;
@@ -306,7 +329,7 @@ ganet_status ganet_layer_param(ganet_layer *layer, int index,
 }
 
 ganet_status ganet_layer_find_param(ganet_layer *layer, const char *name,
-        ganet_tensor **value, ganet_tensor **grad)
+                                    ganet_tensor **value, ganet_tensor **grad)
 {
     static const char fn[] = "ganet_layer_find_param";
     if (value)
@@ -319,8 +342,8 @@ ganet_status ganet_layer_find_param(ganet_layer *layer, const char *name,
         if (strcmp(layer->params[i].name, name) == 0)
             return ganet_layer_param(layer, i, NULL, value, grad);
     return ganet__fail(GANET_ERR_INVALID_ARGUMENT,
-            "%s: the %s has no parameter named '%s'", fn, layer->ops->kind,
-            name);
+                       "%s: the %s has no parameter named '%s'", fn,
+                       layer->ops->kind, name);
 }
 
 int ganet_layer_buffer_count(const ganet_layer *layer)
@@ -329,7 +352,7 @@ int ganet_layer_buffer_count(const ganet_layer *layer)
 }
 
 ganet_status ganet_layer_buffer(ganet_layer *layer, int index,
-        const char **name, ganet_tensor **value)
+                                const char **name, ganet_tensor **value)
 {
     static const char fn[] = "ganet_layer_buffer";
     if (name)
@@ -338,9 +361,9 @@ ganet_status ganet_layer_buffer(ganet_layer *layer, int index,
         *value = NULL;
     GANET__CHECK_NULL(fn, layer);
     GANET__CHECK(index >= 0 && index < layer->nbuffers,
-            GANET_ERR_INVALID_ARGUMENT,
-            "%s: index %d is out of range, the %s has %d buffers", fn, index,
-            layer->ops->kind, layer->nbuffers);
+                 GANET_ERR_INVALID_ARGUMENT,
+                 "%s: index %d is out of range, the %s has %d buffers", fn,
+                 index, layer->ops->kind, layer->nbuffers);
     if (name)
         *name = layer->buffers[index].name;
     if (value)
@@ -361,7 +384,7 @@ ganet_status ganet_layer_init(ganet_layer *layer, ganet_init init)
     static const char fn[] = "ganet_layer_init";
     GANET__CHECK_NULL(fn, layer);
     GANET__CHECK(init == GANET_INIT_PYTORCH || init == GANET_INIT_DCGAN,
-            GANET_ERR_INVALID_ARGUMENT, "%s: unknown scheme %d", fn,
-            (int)init);
+                 GANET_ERR_INVALID_ARGUMENT, "%s: unknown scheme %d", fn,
+                 (int)init);
     return layer->ops->init(layer, init);
 }

@@ -22,20 +22,20 @@ typedef struct ganet__layer_ops {
     const char *kind;
     /* Check an input shape and derive the output shape; the message of a
      * failure names the layer and the numbers. */
-    ganet_status (*output_shape)(
-            const ganet_layer *l, const int64_t *src, int64_t *dst);
+    ganet_status (*output_shape)(const ganet_layer *l, const int64_t *src,
+                                 int64_t *dst);
     /* src has been checked: rank 4, same context, a shape output_shape
      * accepts. */
     ganet_status (*forward)(ganet_layer *l, const ganet_tensor *src,
-            ganet_mode mode, const ganet_tensor **dst);
+                            ganet_mode mode, const ganet_tensor **dst);
     /* diff_dst has been checked against the last forward's output;
      * diff_src is NULL when nobody needs it. */
     ganet_status (*backward)(ganet_layer *l, const ganet_tensor *diff_dst,
-            const ganet_tensor **diff_src);
+                             const ganet_tensor **diff_src);
     /* Write the options (one line, no newline) and, when there is any,
      * output-size arithmetic as further indented lines. */
     void (*describe)(const ganet_layer *l, const int64_t *src,
-            const int64_t *dst, char *buf, size_t size);
+                     const int64_t *dst, char *buf, size_t size);
     ganet_status (*init)(ganet_layer *l, ganet_init init);
     /* Free the kind's own state; the common part is freed after. */
     void (*destroy)(ganet_layer *l);
@@ -54,17 +54,19 @@ struct ganet_layer {
      * refused until there is one. */
     bool has_forward;
     int64_t dst_dims[4];
+    /* False when backward should leave the parameter gradients alone
+     * (and skip computing them where it can). */
+    bool requires_grad;
 };
 
 /* Fill the common part of a new layer. */
-void ganet__layer_init_base(
-        ganet_layer *l, const ganet__layer_ops *ops, ganet_context *ctx);
+void ganet__layer_init_base(ganet_layer *l, const ganet__layer_ops *ops,
+                            ganet_context *ctx);
 
 /* Append a named tensor to the parameter (grad != NULL) or buffer list;
  * the name is copied. */
-ganet_status ganet__layer_add_tensor(
-        ganet_layer *l, const char *name, ganet_tensor *value,
-        ganet_tensor *grad);
+ganet_status ganet__layer_add_tensor(ganet_layer *l, const char *name,
+                                     ganet_tensor *value, ganet_tensor *grad);
 
 /* Free the common part (names and lists, not the tensors). */
 void ganet__layer_free_base(ganet_layer *l);
@@ -73,11 +75,11 @@ void ganet__layer_free_base(ganet_layer *l);
 void ganet__accumulate(ganet_tensor *dst, const ganet_tensor *src);
 
 /* Create (or keep, when the shape is the same) a layer-owned tensor. */
-ganet_status ganet__tensor_ensure(
-        ganet_context *ctx, ganet_tensor **t, const int64_t *dims);
+ganet_status ganet__tensor_ensure(ganet_context *ctx, ganet_tensor **t,
+                                  const int64_t *dims);
 
 /* snprintf that appends at *used and never overruns size. */
-void ganet__appendf(char *buf, size_t size, size_t *used, const char *fmt,
-        ...) __attribute__((format(printf, 4, 5)));
+void ganet__appendf(char *buf, size_t size, size_t *used, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
 
 #endif

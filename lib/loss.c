@@ -112,12 +112,17 @@ static ganet_status check_same_shape(const ganet_loss *loss,
                        kind_names[loss->kind], a, b);
 }
 
-/* BCE takes probabilities and targets in [0, 1]; NaN fails the test. */
+/* BCE takes probabilities and targets in [0, 1]. A NaN input is what a
+ * diverging network produces, so it fails as a numeric error, which a
+ * training loop can tell from a caller's mistake. */
 static ganet_status check_unit_range(const ganet_loss *loss, const char *what,
                                      const float *v, int64_t count)
 {
+    bool input = strcmp(what, "input") == 0;
     for (int64_t i = 0; i < count; i++)
-        GANET__CHECK(v[i] >= 0.0f && v[i] <= 1.0f, GANET_ERR_INVALID_ARGUMENT,
+        GANET__CHECK(v[i] >= 0.0f && v[i] <= 1.0f,
+                     input && isnan(v[i]) ? GANET_ERR_NUMERIC
+                                          : GANET_ERR_INVALID_ARGUMENT,
                      "%s: %s[%lld] is %g, expected a value in [0, 1]",
                      kind_names[loss->kind], what, (long long)i, (double)v[i]);
     return GANET_OK;

@@ -55,34 +55,133 @@ static ganet_status rebind(ganet_tensor *t, const dnnl_memory_desc_t *md,
     return GANET_OK;
 }
 
-/* Run a one-off reorder; used only at the boundary with the caller. */
-static ganet_status reorder_once(ganet_context *ctx, dnnl_memory_t from,
-                                 dnnl_memory_t to)
+/*
+ * Layout conversion by hand rather than with oneDNN reorders: a reorder
+ * is a primitive, and creating one at every copy at the boundary (or
+ * caching one per pair of layouts) would break the promise that a steady
+ * loop creates none. In a blocked layout the offset of an element is a sum
+ * of one function of each logical index, so per-dim tables of offsets turn
+ * the conversion into a gather with additions only.
+ */
+enum { OFFSET_STACK = 2048 };
+
+/* tab[i] for i < dims[d]: the offset index i along dim d contributes. */
+static void dim_offsets(const dnnl_memory_desc_t *md, int d, int64_t *tab)
 {
-    const dnnl_memory_desc_t *fmd, *tmd;
-    GANET__DNNL(dnnl_memory_get_memory_desc(from, &fmd), "reorder");
-    GANET__DNNL(dnnl_memory_get_memory_desc(to, &tmd), "reorder");
-    ganet__prim p;
-    GANET__TRY(ganet__prim_create_reorder(ctx, &p, fmd, tmd));
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    ganet_status st = ganet__prim_execute(ctx, &p, 2, args);
-    ganet__prim_destroy(&p);
-    return st;
+    const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+    int64_t outer_blk = 1;
+    for (int k = 0; k < b->inner_nblks; k++)
+        if (b->inner_idxs[k] == d)
+            outer_blk *= b->inner_blks[k];
+    for (int64_t i = 0; i < md->dims[d]; i++) {
+        int64_t off = (i / outer_blk) * b->strides[d];
+        /* Inner blocks are listed outermost first; walk them innermost
+         * first, peeling the index's digits off in that order. */
+        int64_t rest = i, stride = 1;
+        for (int k = b->inner_nblks - 1; k >= 0; k--) {
+            if (b->inner_idxs[k] == d) {
+                off += (rest % b->inner_blks[k]) * stride;
+                rest /= b->inner_blks[k];
+            }
+            stride *= b->inner_blks[k];
+        }
+        tab[i] = off;
+    }
 }
 
-/* Reorder between the tensor's memory and a plain caller buffer. */
+/* Fill four tables (dims of size 1 in front when the rank is below 4). */
+static void all_offsets(const dnnl_memory_desc_t *md, int64_t *tab, int64_t **t,
+                        int64_t *n)
+{
+    int lead = 4 - md->ndims;
+    for (int d = 0; d < 4; d++) {
+        t[d] = tab;
+        if (d < lead) {
+            n[d] = 1;
+            tab[0] = d == 0 ? md->offset0 : 0;
+            tab++;
+            continue;
+        }
+        n[d] = md->dims[d - lead];
+        dim_offsets(md, d - lead, tab);
+        if (d == lead)
+            for (int64_t i = 0; i < n[d]; i++)
+                tab[i] += md->offset0;
+        tab += n[d];
+    }
+}
+
+static void gather(const ganet_context *ctx, int64_t *const *ft,
+                   int64_t *const *tt, const int64_t *n, const float *src,
+                   float *dst, bool accumulate)
+{
+    int64_t count = n[0] * n[1] * n[2] * n[3];
+    int threads = count >= 65536 ? ctx->num_threads : 1;
+#pragma omp parallel for collapse(2) num_threads(threads)
+    for (int64_t a = 0; a < n[0]; a++) {
+        for (int64_t b = 0; b < n[1]; b++) {
+            for (int64_t c = 0; c < n[2]; c++) {
+                int64_t fb = ft[0][a] + ft[1][b] + ft[2][c];
+                int64_t tb = tt[0][a] + tt[1][b] + tt[2][c];
+                const int64_t *f3 = ft[3], *t3 = tt[3];
+                if (accumulate)
+                    for (int64_t d = 0; d < n[3]; d++)
+                        dst[tb + t3[d]] += src[fb + f3[d]];
+                else
+                    for (int64_t d = 0; d < n[3]; d++)
+                        dst[tb + t3[d]] = src[fb + f3[d]];
+            }
+        }
+    }
+}
+
+ganet_status ganet__convert(const ganet_context *ctx,
+                            const dnnl_memory_desc_t *from, const void *src,
+                            const dnnl_memory_desc_t *to, void *dst,
+                            bool accumulate)
+{
+    bool same = from->ndims == to->ndims && from->ndims >= 1 &&
+                from->ndims <= 4 &&
+                memcmp(from->dims, to->dims,
+                       (size_t)from->ndims * sizeof *from->dims) == 0;
+    GANET__CHECK(same && from->format_kind == dnnl_blocked &&
+                         to->format_kind == dnnl_blocked &&
+                         from->data_type == dnnl_f32 &&
+                         to->data_type == dnnl_f32,
+                 GANET_ERR_UNIMPLEMENTED,
+                 "tensor: cannot convert between these layouts");
+    if (!accumulate && dnnl_memory_desc_equal(from, to)) {
+        memcpy(dst, src, dnnl_memory_desc_get_size(from));
+        return GANET_OK;
+    }
+    int64_t entries = 8;
+    for (int d = 0; d < from->ndims; d++)
+        entries += 2 * from->dims[d];
+    int64_t stack[OFFSET_STACK];
+    int64_t *tab = stack;
+    if (entries > OFFSET_STACK) {
+        tab = malloc((size_t)entries * sizeof *tab);
+        GANET__CHECK(tab != NULL, GANET_ERR_OUT_OF_MEMORY,
+                     "tensor: out of memory");
+    }
+    int64_t *ft[4], *tt[4], n[4];
+    all_offsets(from, tab, ft, n);
+    all_offsets(to, ft[3] + n[3], tt, n);
+    gather(ctx, ft, tt, n, src, dst, accumulate);
+    if (tab != stack)
+        free(tab);
+    return GANET_OK;
+}
+
+/* Convert between the tensor's memory and a plain caller buffer. */
 static ganet_status exchange_plain(const ganet_tensor *t, float *buf,
                                    bool into_tensor)
 {
     dnnl_memory_desc_t plain;
     GANET__TRY(ganet__md_plain(&plain, t->rank, t->dims));
-    dnnl_memory_t user;
-    GANET__DNNL(dnnl_memory_create(&user, &plain, t->ctx->engine, buf),
-                "tensor");
-    ganet_status st = into_tensor ? reorder_once(t->ctx, user, t->mem)
-                                  : reorder_once(t->ctx, t->mem, user);
-    dnnl_memory_destroy(user);
-    return st;
+    if (into_tensor)
+        return ganet__convert(t->ctx, &plain, buf, &t->md, t->data, false);
+    return ganet__convert(t->ctx, &t->md, t->data, &plain, buf, false);
 }
 
 ganet_status ganet__tensor_set_layout(ganet_tensor *t,
@@ -101,15 +200,8 @@ ganet_status ganet__tensor_set_layout(ganet_tensor *t,
     /* Blocked layouts pad channels; the padding must read as zeros. */
     memset(data, 0, size);
     ganet_status st = GANET_OK;
-    if (keep) {
-        dnnl_memory_t tmp;
-        st = ganet__dnnl(dnnl_memory_create(&tmp, md, t->ctx->engine, data),
-                         "tensor");
-        if (st == GANET_OK) {
-            st = reorder_once(t->ctx, t->mem, tmp);
-            dnnl_memory_destroy(tmp);
-        }
-    }
+    if (keep)
+        st = ganet__convert(t->ctx, &t->md, t->data, md, data, false);
     if (st == GANET_OK)
         st = rebind(t, md, data, size);
     if (st != GANET_OK)
@@ -119,11 +211,35 @@ ganet_status ganet__tensor_set_layout(ganet_tensor *t,
 
 ganet_status ganet__tensor_make_plain(ganet_tensor *t)
 {
+    t->version++;
     if (t->plain)
         return GANET_OK;
     dnnl_memory_desc_t plain;
     GANET__TRY(ganet__md_plain(&plain, t->rank, t->dims));
     return ganet__tensor_set_layout(t, &plain, true);
+}
+
+ganet_status ganet__tensor_as(const ganet_tensor *t,
+                              const dnnl_memory_desc_t *md,
+                              ganet_tensor **stage, const ganet_tensor **out)
+{
+    if (dnnl_memory_desc_equal(&t->md, md)) {
+        *out = t;
+        return GANET_OK;
+    }
+    ganet_tensor *s = *stage;
+    if (s == NULL || s->rank != t->rank ||
+        memcmp(s->dims, t->dims, (size_t)t->rank * sizeof *t->dims) != 0) {
+        ganet_tensor *fresh;
+        GANET__TRY(ganet_tensor_create(t->ctx, t->rank, t->dims, &fresh));
+        ganet_tensor_destroy(*stage);
+        *stage = s = fresh;
+    }
+    GANET__TRY(ganet__tensor_set_layout(s, md, false));
+    GANET__TRY(ganet__convert(t->ctx, &t->md, t->data, md, s->data, false));
+    s->version++;
+    *out = s;
+    return GANET_OK;
 }
 
 dnnl_memory_t ganet__tensor_mem(const ganet_tensor *t)
@@ -238,11 +354,13 @@ ganet_status ganet_tensor_copy_from(ganet_tensor *tensor, const float *src,
     GANET__CHECK_NULL(fn, tensor);
     GANET__CHECK_NULL(fn, src);
     GANET__TRY(check_count(fn, tensor, count));
+    tensor->version++;
     if (tensor->plain) {
         memcpy(tensor->data, src, count * sizeof(float));
         return GANET_OK;
     }
-    /* oneDNN only reads the source; the cast does not let it write. */
+    /* The conversion only reads the source; the cast lets it write
+     * nothing. */
     return exchange_plain(tensor, (float *)src, true);
 }
 
@@ -276,11 +394,9 @@ ganet_status ganet_tensor_copy(ganet_tensor *dst, const ganet_tensor *src)
                  (long long)src->count);
     if (dst == src)
         return GANET_OK;
-    if (dst->plain && src->plain) {
-        memcpy(dst->data, src->data, (size_t)src->count * sizeof(float));
-        return GANET_OK;
-    }
-    return reorder_once(dst->ctx, src->mem, dst->mem);
+    dst->version++;
+    return ganet__convert(dst->ctx, &src->md, src->data, &dst->md, dst->data,
+                          false);
 }
 
 ganet_status ganet_tensor_fill(ganet_tensor *tensor, float value)

@@ -1450,6 +1450,62 @@ static void test_conv_rejects_null_arguments(void **state)
     ganet_layer_destroy(NULL);
 }
 
+/* Blocked weight layouts are cached inside the layer: a forward pass after
+ * the weight changed (copy_from, fill, an optimizer's step) must use the
+ * new values, for both the forward and the backward-data primitives, and
+ * one with unchanged weights no conversion at all. */
+static void check_weight_refresh(ganet_context *ctx, bool transposed)
+{
+    ganet_conv2d_options o = conv_options(8, 16, 4, 2, 1, 1, 0, false);
+    ganet_layer *l = make_layer(ctx, &o, transposed);
+    ganet_layer *fresh = make_layer(ctx, &o, transposed);
+    ganet_tensor *x = tensor_4d(ctx, 2, 8, 6, 6);
+    fill_tensor(x, 5);
+    int64_t od[4];
+    assert_int_equal(ganet_layer_output_shape(l, x->dims, od), GANET_OK);
+    ganet_tensor *g = tensor_4d(ctx, od[0], od[1], od[2], od[3]);
+    fill_tensor(g, 6);
+    const ganet_tensor *y, *ds;
+    forward_ok(l, x, &y);
+    backward_ok(l, g, &ds);
+
+    /* New weights by copy_from, then by fill: l must agree with a layer
+     * that only ever saw them. */
+    for (int round = 0; round < 2; round++) {
+        ganet_tensor *w = param(l, "weight", false);
+        if (round == 0)
+            fill_tensor(w, 7);
+        else
+            assert_int_equal(ganet_tensor_fill(w, 0.01f), GANET_OK);
+        assert_int_equal(ganet_tensor_copy(param(fresh, "weight", false), w),
+                         GANET_OK);
+        const ganet_tensor *y2, *ds2;
+        forward_ok(l, x, &y);
+        backward_ok(l, g, &ds);
+        float *a = values_of(y), *da = values_of(ds);
+        forward_ok(fresh, x, &y2);
+        backward_ok(fresh, g, &ds2);
+        float *b = values_of(y2), *db = values_of(ds2);
+        assert_memory_equal(a, b, (size_t)ganet_tensor_count(y) * sizeof *a);
+        assert_memory_equal(da, db,
+                            (size_t)ganet_tensor_count(ds) * sizeof *da);
+        free(a);
+        free(b);
+        free(da);
+        free(db);
+    }
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(g);
+    ganet_layer_destroy(l);
+    ganet_layer_destroy(fresh);
+}
+
+static void test_conv_uses_changed_weights(void **state)
+{
+    check_weight_refresh(*state, false);
+    check_weight_refresh(*state, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1472,6 +1528,7 @@ int main(void)
             cmocka_unit_test(test_conv_rejects_tensor_of_another_context),
             cmocka_unit_test(test_conv_create_rejects_bad_options),
             cmocka_unit_test(test_conv_rejects_null_arguments),
+            cmocka_unit_test(test_conv_uses_changed_weights),
     };
     return cmocka_run_group_tests_name("conv", tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "ganet/activation.h"
+#include "ganet/batchnorm.h"
 #include "ganet/conv.h"
 #include "ganet/sequential.h"
 #include "internal.h"
@@ -342,6 +343,167 @@ static void test_sequential_skips_first_diff_src(void **state)
     ganet_layer_destroy(model);
 }
 
+/* A plain copy of t, so a layer meets its input in the caller's layout. */
+static ganet_tensor *plain_copy(ganet_context *ctx, const ganet_tensor *t)
+{
+    int64_t dims[4];
+    assert_int_equal(ganet_tensor_get_dims(t, dims), GANET_OK);
+    ganet_tensor *c = NULL;
+    assert_int_equal(ganet_tensor_create(ctx, 4, dims, &c), GANET_OK);
+    float *v = values(t);
+    assert_int_equal(
+            ganet_tensor_copy_from(c, v, (size_t)ganet_tensor_count(t)),
+            GANET_OK);
+    free(v);
+    return c;
+}
+
+static void assert_close_values(const ganet_tensor *a, const ganet_tensor *b)
+{
+    int64_t n = ganet_tensor_count(a);
+    assert_int_equal(n, ganet_tensor_count(b));
+    float *va = values(a), *vb = values(b);
+    for (int64_t i = 0; i < n; i++)
+        assert_true(fabsf(va[i] - vb[i]) <= 1e-5f + 1e-4f * fabsf(vb[i]));
+    free(va);
+    free(vb);
+}
+
+/* With 8 and more channels the convolutions choose blocked layouts and the
+ * children pass them on; each child fed plain copies by hand computes the
+ * same, the caller reads plain values, and a steady loop creates and
+ * allocates nothing. */
+static void test_sequential_blocked_layouts_match_plain(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_batchnorm2d_options bo = GANET_BATCHNORM2D_OPTIONS_DEFAULT;
+    bo.num_features = 16;
+    ganet_layer *bn[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(ganet_batchnorm2d_create(ctx, &bo, &bn[i]), GANET_OK);
+    ganet_layer *hand[5] = {conv(ctx, false, 3, 16, 4, 2, 1, false), bn[0],
+                            act(ctx, 1), conv(ctx, true, 16, 8, 4, 2, 1, true),
+                            act(ctx, 3)};
+    ganet_layer *model = sequential(ctx);
+    add(model, conv(ctx, false, 3, 16, 4, 2, 1, false));
+    add(model, bn[1]);
+    add(model, act(ctx, 1));
+    add(model, conv(ctx, true, 16, 8, 4, 2, 1, true));
+    add(model, act(ctx, 3));
+    int k = 0;
+    for (int i = 0; i < 5; i++)
+        for (int p = 0; p < ganet_layer_param_count(hand[i]); p++, k++) {
+            ganet_tensor *src, *dst;
+            assert_int_equal(ganet_layer_param(hand[i], p, NULL, &src, NULL),
+                             GANET_OK);
+            assert_int_equal(ganet_layer_param(model, k, NULL, &dst, NULL),
+                             GANET_OK);
+            assert_int_equal(ganet_tensor_copy(dst, src), GANET_OK);
+        }
+    const int64_t in[4] = {4, 3, 8, 8}, out[4] = {4, 8, 8, 8};
+    ganet_tensor *x = filled(ctx, in, 1.0f), *dd = filled(ctx, out, 0.1f);
+    ganet_context_stats s0, s1;
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 2)
+            assert_int_equal(ganet_context_get_stats(ctx, &s0), GANET_OK);
+        const ganet_tensor *y, *ds;
+        assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                         GANET_OK);
+        assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
+        if (pass == 2) {
+            assert_int_equal(ganet_context_get_stats(ctx, &s1), GANET_OK);
+            assert_int_equal(s1.primitives_created, s0.primitives_created);
+            assert_int_equal(s1.allocations, s0.allocations);
+            assert_int_equal(s1.bytes_in_use, s0.bytes_in_use);
+        }
+        /* The same pass, one child at a time on plain copies. */
+        ganet_tensor *h[6] = {plain_copy(ctx, x)};
+        for (int i = 0; i < 5; i++) {
+            const ganet_tensor *o;
+            assert_int_equal(
+                    ganet_layer_forward(hand[i], h[i], GANET_MODE_TRAINING, &o),
+                    GANET_OK);
+            h[i + 1] = plain_copy(ctx, o);
+        }
+        assert_close_values(y, h[5]);
+        ganet_tensor *g = plain_copy(ctx, dd);
+        for (int i = 4; i >= 0; i--) {
+            const ganet_tensor *o;
+            assert_int_equal(ganet_layer_backward(hand[i], g, &o), GANET_OK);
+            ganet_tensor_destroy(g);
+            g = plain_copy(ctx, o);
+        }
+        assert_close_values(ds, g);
+        ganet_tensor_destroy(g);
+        for (int i = 0; i < 6; i++)
+            ganet_tensor_destroy(h[i]);
+    }
+    k = 0;
+    for (int i = 0; i < 5; i++)
+        for (int p = 0; p < ganet_layer_param_count(hand[i]); p++, k++) {
+            ganet_tensor *a, *b;
+            assert_int_equal(ganet_layer_param(hand[i], p, NULL, NULL, &a),
+                             GANET_OK);
+            assert_int_equal(ganet_layer_param(model, k, NULL, NULL, &b),
+                             GANET_OK);
+            assert_close_values(b, a);
+        }
+    for (int i = 0; i < 5; i++)
+        ganet_layer_destroy(hand[i]);
+    ganet_layer_destroy(model);
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(dd);
+}
+
+/* Without requires_grad the parameter gradients stay as they were, the
+ * source gradient is the same, and nested layers follow the setting. */
+static void test_sequential_requires_grad_off_keeps_gradients(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *model = sequential(ctx), *inner = sequential(ctx);
+    add(model, conv(ctx, false, 2, 8, 3, 1, 1, true));
+    add(inner, act(ctx, 1));
+    add(inner, conv(ctx, false, 8, 2, 3, 1, 1, true));
+    add(model, inner);
+    assert_true(ganet_layer_get_requires_grad(model));
+    const int64_t in[4] = {2, 2, 5, 5};
+    ganet_tensor *x = filled(ctx, in, 1.0f), *dd = filled(ctx, in, 0.5f);
+    const ganet_tensor *y, *ds;
+    assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+    assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
+    float *with = values(ds);
+
+    assert_int_equal(ganet_layer_zero_grad(model), GANET_OK);
+    assert_int_equal(ganet_layer_set_requires_grad(model, false), GANET_OK);
+    assert_false(
+            ganet_layer_get_requires_grad(ganet_sequential_child(inner, 1)));
+    assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                     GANET_OK);
+    assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
+    float *without = values(ds);
+    assert_memory_equal(with, without,
+                        (size_t)ganet_tensor_count(ds) * sizeof *with);
+    for (int i = 0; i < ganet_layer_param_count(model); i++) {
+        ganet_tensor *g;
+        assert_int_equal(ganet_layer_param(model, i, NULL, NULL, &g), GANET_OK);
+        float *gv = values(g);
+        for (int64_t j = 0; j < ganet_tensor_count(g); j++)
+            assert_true(gv[j] == 0.0f);
+        free(gv);
+    }
+    assert_int_equal(ganet_layer_set_requires_grad(model, true), GANET_OK);
+    assert_true(
+            ganet_layer_get_requires_grad(ganet_sequential_child(inner, 1)));
+    assert_int_equal(ganet_layer_set_requires_grad(NULL, true),
+                     GANET_ERR_NULL_POINTER);
+    free(with);
+    free(without);
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(dd);
+    ganet_layer_destroy(model);
+}
+
 /* An empty Sequential hands back its input and its output gradient. */
 static void test_sequential_empty_is_identity(void **state)
 {
@@ -524,6 +686,8 @@ int main(void)
             cmocka_unit_test(test_sequential_names_params_through_nesting),
             cmocka_unit_test(test_sequential_equals_children_by_hand),
             cmocka_unit_test(test_sequential_skips_first_diff_src),
+            cmocka_unit_test(test_sequential_blocked_layouts_match_plain),
+            cmocka_unit_test(test_sequential_requires_grad_off_keeps_gradients),
             cmocka_unit_test(test_sequential_empty_is_identity),
             cmocka_unit_test(test_sequential_add_needs_new_forward),
             cmocka_unit_test(test_sequential_summary_shows_arithmetic),

@@ -12,6 +12,12 @@
 
 #include "internal.h"
 
+/* The plain index of (a, b, c, d) in dims. */
+static int64_t plain_index(const int64_t *dims, int a, int b, int c, int d)
+{
+    return ((a * dims[1] + b) * dims[2] + c) * dims[3] + d;
+}
+
 static int setup(void **state)
 {
     ganet_context *ctx;
@@ -296,6 +302,87 @@ static void test_tensor_blocked_layout_is_invisible(void **state)
     ganet_tensor_destroy(t);
 }
 
+/* A weight layout with two blocks on one dim (OIhw2i8o4i: i split as
+ * 2 x 4 around a block of 8 o), round trip and accumulation; the padding
+ * keeps its zeros. */
+static void test_tensor_convert_blocked_weights(void **state)
+{
+    ganet_context *ctx = *state;
+    const int64_t dims[4] = {5, 7, 2, 3};
+    dnnl_memory_desc_t plain, blocked;
+    assert_int_equal(ganet__md_plain(&plain, 4, dims), GANET_OK);
+    dnnl_dims_t d = {5, 7, 2, 3};
+    assert_int_equal(dnnl_memory_desc_init_by_tag(&blocked, 4, d, dnnl_f32,
+                                                  dnnl_OIhw2i8o4i),
+                     dnnl_success);
+    size_t size = dnnl_memory_desc_get_size(&blocked);
+    float *b = calloc(1, size), in[210], out[210];
+    assert_non_null(b);
+    for (int i = 0; i < 210; i++)
+        in[i] = (float)i * 0.5f - 3.0f;
+    ganet_context_stats s0, s1;
+    assert_int_equal(ganet_context_get_stats(ctx, &s0), GANET_OK);
+    assert_int_equal(ganet__convert(ctx, &plain, in, &blocked, b, false),
+                     GANET_OK);
+    /* (o=3, i=5, h=1, w=2): in the first block of 8 o and 8 i, (h, w)
+     * steps by 64 floats; inside, i = 5 is (1, 1) in 2i x 4i around o:
+     * offset (1*8 + 3)*4 + 1. */
+    int64_t off = (1 * 3 + 2) * 64 + (1 * 8 + 3) * 4 + 1;
+    assert_true(b[off] == in[plain_index(dims, 3, 5, 1, 2)]);
+    size_t count = size / sizeof(float), nonzero = 0;
+    for (size_t i = 0; i < count; i++)
+        nonzero += b[i] != 0.0f;
+    assert_true(nonzero <= 210);
+    assert_int_equal(ganet__convert(ctx, &blocked, b, &plain, out, false),
+                     GANET_OK);
+    assert_memory_equal(in, out, sizeof in);
+    assert_int_equal(ganet__convert(ctx, &blocked, b, &plain, out, true),
+                     GANET_OK);
+    for (int i = 0; i < 210; i++)
+        assert_true(out[i] == 2.0f * in[i]);
+    assert_int_equal(ganet_context_get_stats(ctx, &s1), GANET_OK);
+    assert_int_equal(s1.primitives_created, s0.primitives_created);
+    assert_int_equal(s1.allocations, s0.allocations);
+
+    dnnl_memory_desc_t other;
+    const int64_t odims[4] = {5, 7, 3, 2};
+    assert_int_equal(ganet__md_plain(&other, 4, odims), GANET_OK);
+    assert_int_equal(ganet__convert(ctx, &plain, in, &other, out, false),
+                     GANET_ERR_UNIMPLEMENTED);
+    free(b);
+}
+
+/* Every way of writing a tensor's values bumps its version, which layers
+ * use to refresh their copies of weights in other layouts. */
+static void test_tensor_version_counts_changes(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_tensor *t, *u;
+    assert_int_equal(ganet_tensor_create_4d(ctx, 1, 2, 2, 2, &t), GANET_OK);
+    assert_int_equal(ganet_tensor_create_4d(ctx, 1, 2, 2, 2, &u), GANET_OK);
+    float v[8] = {0};
+    uint64_t last = t->version;
+    assert_int_equal(ganet_tensor_copy_from(t, v, 8), GANET_OK);
+    assert_true(t->version > last);
+    last = t->version;
+    assert_int_equal(ganet_tensor_fill(t, 1.0f), GANET_OK);
+    assert_true(t->version > last);
+    last = t->version;
+    assert_int_equal(ganet_tensor_fill_normal(t, 0.0f, 1.0f), GANET_OK);
+    assert_true(t->version > last);
+    last = t->version;
+    assert_int_equal(ganet_tensor_copy(t, u), GANET_OK);
+    assert_true(t->version > last);
+    last = t->version;
+    assert_int_equal(ganet__tensor_make_plain(t), GANET_OK);
+    assert_true(t->version > last);
+    last = t->version;
+    assert_int_equal(ganet_tensor_copy_to(t, v, 8), GANET_OK);
+    assert_true(t->version == last);
+    ganet_tensor_destroy(t);
+    ganet_tensor_destroy(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +395,8 @@ int main(void)
             cmocka_unit_test(test_tensor_reshape),
             cmocka_unit_test(test_tensor_summary),
             cmocka_unit_test(test_tensor_blocked_layout_is_invisible),
+            cmocka_unit_test(test_tensor_convert_blocked_weights),
+            cmocka_unit_test(test_tensor_version_counts_changes),
     };
     return cmocka_run_group_tests_name("tensor", tests, setup, teardown);
 }

@@ -107,11 +107,16 @@ ganet_status dcgan_train_step(dcgan *gan, const ganet_tensor *real,
 
     /* 4. G wants D to call its images real: BCE(D(G(z)), 1), judged by
      *    the D just updated. The gradient now flows on into G. D's own
-     *    gradients also grow here; step 1 of the next iteration zeroes
-     *    them before they are used. */
+     *    parameter gradients are not wanted here (step 1 of the next
+     *    iteration would zero them), so D computes only the gradient of
+     *    its input: PyTorch's requires_grad_(False) on D. */
     DCGAN_TRY(ganet_optimizer_zero_grad(gan->opt_g));
     const ganet_tensor *diff_fake;
-    DCGAN_TRY(judge(gan, fake, 1.0f, &s->loss_g, &s->d_g_z2, &diff_fake));
+    DCGAN_TRY(ganet_layer_set_requires_grad(gan->discriminator, false));
+    ganet_status st =
+            judge(gan, fake, 1.0f, &s->loss_g, &s->d_g_z2, &diff_fake);
+    DCGAN_TRY(ganet_layer_set_requires_grad(gan->discriminator, true));
+    DCGAN_TRY(st);
     DCGAN_TRY(ganet_layer_backward(gan->generator, diff_fake, NULL));
 
     /* 5. G's step. */

@@ -30,6 +30,7 @@
 #ifndef GANET_LAYER_H
 #define GANET_LAYER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,7 +106,9 @@ GANET_API const char *ganet_layer_kind(const ganet_layer *layer);
  *         On failure the layer is unchanged.
  */
 GANET_API ganet_status ganet_layer_forward(ganet_layer *layer,
-        const ganet_tensor *src, ganet_mode mode, const ganet_tensor **dst);
+                                           const ganet_tensor *src,
+                                           ganet_mode mode,
+                                           const ganet_tensor **dst);
 
 /**
  * @brief Run the backward pass of the last forward pass.
@@ -126,7 +129,8 @@ GANET_API ganet_status ganet_layer_forward(ganet_layer *layer,
  *         #GANET_ERR_BACKEND. On failure the gradients are unchanged.
  */
 GANET_API ganet_status ganet_layer_backward(ganet_layer *layer,
-        const ganet_tensor *diff_dst, const ganet_tensor **diff_src);
+                                            const ganet_tensor *diff_dst,
+                                            const ganet_tensor **diff_src);
 
 /**
  * @brief Compute the output shape for an input shape, checking it.
@@ -139,7 +143,8 @@ GANET_API ganet_status ganet_layer_backward(ganet_layer *layer,
  *         work.
  */
 GANET_API ganet_status ganet_layer_output_shape(const ganet_layer *layer,
-        const int64_t *src_dims, int64_t *dst_dims);
+                                                const int64_t *src_dims,
+                                                int64_t *dst_dims);
 
 /**
  * @brief Describe the layer for an input shape, with the arithmetic.
@@ -160,7 +165,8 @@ GANET_API ganet_status ganet_layer_output_shape(const ganet_layer *layer,
  *         shape it would receive (the text then ends at that layer).
  */
 GANET_API ganet_status ganet_layer_summary(const ganet_layer *layer,
-        const int64_t *src_dims, char *buf, size_t size);
+                                           const int64_t *src_dims, char *buf,
+                                           size_t size);
 
 /**
  * @brief Return the number of learnable parameters (tensors, not values),
@@ -192,7 +198,9 @@ GANET_API int64_t ganet_layer_param_values(const ganet_layer *layer);
  *         for an index out of range.
  */
 GANET_API ganet_status ganet_layer_param(ganet_layer *layer, int index,
-        const char **name, ganet_tensor **value, ganet_tensor **grad);
+                                         const char **name,
+                                         ganet_tensor **value,
+                                         ganet_tensor **grad);
 
 /**
  * @brief Find a learnable parameter by name (see ganet_layer_param()).
@@ -200,7 +208,9 @@ GANET_API ganet_status ganet_layer_param(ganet_layer *layer, int index,
  *         when no parameter has that name.
  */
 GANET_API ganet_status ganet_layer_find_param(ganet_layer *layer,
-        const char *name, ganet_tensor **value, ganet_tensor **grad);
+                                              const char *name,
+                                              ganet_tensor **value,
+                                              ganet_tensor **grad);
 
 /**
  * @brief Return the number of non-learnable state tensors (BatchNorm's
@@ -219,7 +229,8 @@ GANET_API int ganet_layer_buffer_count(const ganet_layer *layer);
  * @return #GANET_OK; #GANET_ERR_NULL_POINTER; #GANET_ERR_INVALID_ARGUMENT.
  */
 GANET_API ganet_status ganet_layer_buffer(ganet_layer *layer, int index,
-        const char **name, ganet_tensor **value);
+                                          const char **name,
+                                          ganet_tensor **value);
 
 /**
  * @brief Set every parameter gradient to zero.
@@ -236,6 +247,33 @@ GANET_API ganet_status ganet_layer_zero_grad(ganet_layer *layer);
  *         for an unknown scheme.
  */
 GANET_API ganet_status ganet_layer_init(ganet_layer *layer, ganet_init init);
+
+/**
+ * @brief Say whether backward computes the gradients of the layer's
+ *        parameters, as PyTorch's `requires_grad_()`.
+ *
+ * With false, ganet_layer_backward() leaves the parameter gradients as
+ * they are and skips the work where it can: a convolution then runs only
+ * its backward pass by data, and not even that when the caller passes a
+ * NULL diff_src. The gradient of the source is computed as before, so a
+ * frozen model still passes gradients through, as a DC-GAN's
+ * discriminator does during the generator's update. A Sequential applies
+ * the setting to every layer it holds, recursively; a layer added later
+ * keeps its own. Layers are created with true.
+ *
+ * @param[in] layer         the layer.
+ * @param[in] requires_grad true to accumulate parameter gradients in
+ *                          backward, false to skip them.
+ * @return #GANET_OK; #GANET_ERR_NULL_POINTER.
+ */
+GANET_API ganet_status ganet_layer_set_requires_grad(ganet_layer *layer,
+                                                     bool requires_grad);
+
+/**
+ * @brief Return whether backward computes the layer's parameter
+ *        gradients (see ganet_layer_set_requires_grad()); false for NULL.
+ */
+GANET_API bool ganet_layer_get_requires_grad(const ganet_layer *layer);
 
 /**
  * @brief Return the context the layer belongs to (borrowed), or NULL.
@@ -261,7 +299,7 @@ GANET_API ganet_context *ganet_layer_context(const ganet_layer *layer);
  *         @p size 0; #GANET_ERR_OUT_OF_MEMORY.
  */
 GANET_API ganet_status ganet_layer_find_nonfinite(const ganet_layer *layer,
-        char *where, size_t size);
+                                                  char *where, size_t size);
 
 #ifdef __cplusplus
 }

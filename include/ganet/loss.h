@@ -109,9 +109,10 @@ GANET_API void ganet_loss_destroy(ganet_loss *loss);
  *         #GANET_ERR_CONTEXT_MISMATCH when the tensors and the loss do not
  *         share a context; #GANET_ERR_SHAPE when the shapes differ (the
  *         message gives both); #GANET_ERR_INVALID_ARGUMENT for a BCE input
- *         or target element outside [0, 1] or NaN (the message gives the
- *         first one's index and value); #GANET_ERR_NUMERIC when the loss is
- *         NaN or infinite (in float); #GANET_ERR_OUT_OF_MEMORY;
+ *         element outside [0, 1] or a target element outside [0, 1] or
+ *         NaN (the message gives the first one's index and value);
+ *         #GANET_ERR_NUMERIC for a NaN BCE input element, and when the
+ *         loss is NaN or infinite (in float); #GANET_ERR_OUT_OF_MEMORY;
  *         #GANET_ERR_BACKEND. On failure the loss keeps the state of its
  *         last successful forward pass.
  */
@@ -135,8 +136,8 @@ GANET_API ganet_status ganet_loss_forward(ganet_loss *loss,
  * @return #GANET_OK; #GANET_ERR_NULL_POINTER;
  *         #GANET_ERR_CONTEXT_MISMATCH; #GANET_ERR_INVALID_ARGUMENT for a
  *         non-finite target, a BCE target outside [0, 1] or a BCE input
- *         element outside [0, 1] or NaN; #GANET_ERR_NUMERIC when the loss
- *         is NaN or infinite; #GANET_ERR_OUT_OF_MEMORY;
+ *         element outside [0, 1]; #GANET_ERR_NUMERIC for a NaN BCE input
+ *         element, and when the loss is NaN or infinite; #GANET_ERR_OUT_OF_MEMORY;
  *         #GANET_ERR_BACKEND. On failure the loss keeps the state of its
  *         last successful forward pass.
  */
