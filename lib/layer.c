@@ -153,7 +153,10 @@ ganet_status ganet_layer_forward(ganet_layer *layer, const ganet_tensor *src,
     int64_t out[4];
     GANET__TRY(layer->ops->output_shape(layer, src->dims, out));
     const ganet_tensor *result = NULL;
+    /* A failed forward pass may free the previous output. */
+    layer->last_dst = NULL;
     GANET__TRY(layer->ops->forward(layer, src, mode, &result));
+    layer->last_dst = result;
     layer->has_forward = true;
     memcpy(layer->dst_dims, out, sizeof out);
     *dst = result;

@@ -2,7 +2,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "ganet/sequential.h"
 #include "layer_impl.h"
 
 /* Index of the first non-finite value of t, or -1; *value gets it. */
@@ -28,6 +30,44 @@ static ganet_status first_nonfinite(const ganet_tensor *t, float **buf,
     return GANET_OK;
 }
 
+static const char *describe_value(float v)
+{
+    return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+}
+
+/* The outputs of the last forward pass, layer by layer in the order they
+ * were computed: the first one holding a bad value names the layer that
+ * produced it. A Sequential's own output is its last child's, and an
+ * empty one's is its input, which it does not own: only leaves count. */
+static ganet_status scan_outputs(const ganet_layer *l, const char *path,
+                                 char *where, size_t size, float **buf,
+                                 int64_t *cap, bool *found)
+{
+    if (strcmp(l->ops->kind, "Sequential") == 0) {
+        for (int i = 0; !*found && i < ganet_sequential_count(l); i++) {
+            char child[64];
+            snprintf(child, sizeof child, "%s%s%d", path, *path ? "." : "", i);
+            GANET__TRY(scan_outputs(ganet_sequential_child(l, i), child, where,
+                                    size, buf, cap, found));
+        }
+        return GANET_OK;
+    }
+    if (l->last_dst == NULL)
+        return GANET_OK;
+    int64_t at;
+    float v;
+    GANET__TRY(first_nonfinite(l->last_dst, buf, cap, &at, &v));
+    if (at >= 0) {
+        snprintf(where, size, "output of %s%s%s: %s at index %lld", path,
+                 *path ? " " : "", l->ops->kind, describe_value(v),
+                 (long long)at);
+        *found = true;
+    }
+    return GANET_OK;
+}
+
+/* Parameters first (a bad weight spoils every output after it), then the
+ * outputs in forward order, then the gradients in backward order. */
 static ganet_status scan(const ganet_layer *l, char *where, size_t size,
                          float **buf, int64_t *cap)
 {
@@ -37,22 +77,19 @@ static ganet_status scan(const ganet_layer *l, char *where, size_t size,
         GANET__TRY(first_nonfinite(l->params[i].value, buf, cap, &at, &v));
         if (at >= 0) {
             snprintf(where, size, "%s: %s at index %lld", l->params[i].name,
-                     isnan(v) ? "NaN"
-                     : v > 0  ? "inf"
-                              : "-inf",
-                     (long long)at);
+                     describe_value(v), (long long)at);
             return GANET_OK;
         }
     }
+    bool found = false;
+    GANET__TRY(scan_outputs(l, "", where, size, buf, cap, &found));
+    if (found)
+        return GANET_OK;
     for (int i = l->nparams - 1; i >= 0; i--) {
         GANET__TRY(first_nonfinite(l->params[i].grad, buf, cap, &at, &v));
         if (at >= 0) {
             snprintf(where, size, "gradient of %s: %s at index %lld",
-                     l->params[i].name,
-                     isnan(v) ? "NaN"
-                     : v > 0  ? "inf"
-                              : "-inf",
-                     (long long)at);
+                     l->params[i].name, describe_value(v), (long long)at);
             return GANET_OK;
         }
     }

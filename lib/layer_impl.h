@@ -54,6 +54,9 @@ struct ganet_layer {
      * refused until there is one. */
     bool has_forward;
     int64_t dst_dims[4];
+    /* The output of the last successful forward pass, owned by the kind;
+     * NULL before one and while a forward pass runs. */
+    const ganet_tensor *last_dst;
     /* False when backward should leave the parameter gradients alone
      * (and skip computing them where it can). */
     bool requires_grad;

@@ -163,6 +163,21 @@ run not_idx 1 "$bin/dcgan_train" --dataset idx --data "$tmp/bad.idx" \
     --out "$tmp/t" &&
     expect not_idx "not an IDX file"
 
+# A learning rate that blows the weights up: the guard refuses the update
+# that meets a NaN, names the layer whose output went bad first, and stops
+# (the default) or skips the iteration.
+# shellcheck disable=SC2086
+{
+    run nan_stop 1 "$bin/dcgan_train" $small --lr 1e38 --max-batches 3 \
+        --out "$tmp/n1" &&
+        expect nan_stop "The update that met it was refused" &&
+        expect_re nan_stop "first non-finite value in D: output of [0-9]* "
+    run nan_skip 0 "$bin/dcgan_train" $small --lr 1e38 --max-batches 3 \
+        --on-nan skip --out "$tmp/n2" &&
+        expect nan_skip "health: iteration 3: "
+    run nan_bad 2 "$bin/dcgan_train" --on-nan ignore
+}
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1

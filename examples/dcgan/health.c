@@ -24,6 +24,18 @@ static void say_nonfinite(health *h, const char *net, const ganet_layer *l)
         fprintf(h->out, "  first non-finite value in %s: %s\n", net, where);
 }
 
+void health_report_nonfinite(health *h, const dcgan *gan, const char *message,
+                             int64_t step)
+{
+    fprintf(h->out,
+            "health: iteration %lld: %s. The update that met it was "
+            "refused, so no weight became NaN. A too large learning rate "
+            "is the usual cause.\n",
+            (long long)step, message);
+    say_nonfinite(h, "G", gan->generator);
+    say_nonfinite(h, "D", gan->discriminator);
+}
+
 bool health_check_step(health *h, const dcgan *gan, const dcgan_step_stats *s,
                        int64_t step)
 {

@@ -45,6 +45,14 @@ bool health_check_step(health *h, const dcgan *gan, const dcgan_step_stats *s,
                        int64_t step);
 
 /*
+ * Say that an iteration was refused because a loss or a gradient was NaN
+ * or infinite (message is the library's), and where the first non-finite
+ * value of G and D is, if any.
+ */
+void health_report_nonfinite(health *h, const dcgan *gan, const char *message,
+                             int64_t step);
+
+/*
  * Look at a batch of samples from the fixed noise (N, C, H, W): their
  * spread is the mean over pixels of the standard deviation across the
  * batch. Call it once per epoch.

@@ -41,6 +41,8 @@ typedef struct options {
     uint64_t seed;
     int threads;
     bool dry_run;
+    /* On a NaN or infinity: stop (false) or skip the iteration (true). */
+    bool skip_nonfinite;
 } options;
 
 static void usage(FILE *f)
@@ -70,7 +72,10 @@ static void usage(FILE *f)
                "(default 50)\n"
                "  --limit N          use only the first N images\n"
                "  --max-batches N    stop each epoch after N iterations\n"
-               "  --dry-run          run one iteration and stop\n");
+               "  --dry-run          run one iteration and stop\n"
+               "  --on-nan WHAT      stop (default) or skip an iteration "
+               "whose loss or\n"
+               "                     gradient is NaN or infinite\n");
 }
 
 static bool parse_int(const char *s, int64_t lo, int64_t *v)
@@ -116,6 +121,7 @@ enum {
     OPT_LIMIT,
     OPT_MAX_BATCHES,
     OPT_DRY_RUN,
+    OPT_ON_NAN,
     OPT_HELP
 };
 
@@ -140,6 +146,7 @@ static const struct option long_options[] = {
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"max-batches", required_argument, NULL, OPT_MAX_BATCHES},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"on-nan", required_argument, NULL, OPT_ON_NAN},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -249,6 +256,10 @@ static int parse_options(int argc, char **argv, options *o)
             break;
         case OPT_DRY_RUN:
             o->dry_run = true;
+            break;
+        case OPT_ON_NAN:
+            ok = strcmp(optarg, "stop") == 0 || strcmp(optarg, "skip") == 0;
+            o->skip_nonfinite = strcmp(optarg, "skip") == 0;
             break;
         case OPT_HELP:
             usage(stdout);
@@ -481,6 +492,10 @@ static ganet_status write_samples(run *r)
     return GANET_OK;
 }
 
+/* With --on-nan skip, a run still stops after this many bad iterations in
+ * a row: by then something is broken for good. */
+#define MAX_SKIPPED_IN_A_ROW 10
+
 static ganet_status train_epoch(run *r, double *elapsed, int64_t *done,
                                 int64_t total)
 {
@@ -490,12 +505,23 @@ static ganet_status train_epoch(run *r, double *elapsed, int64_t *done,
         batches = o->max_batches;
     RUN_TRY("shuffle", dataset_shuffle(&r->data, r->ctx));
     double t0 = now_seconds(), t_last = t0;
-    int64_t since = 0;
+    int64_t since = 0, skipped = 0;
     for (int64_t b = 0; b < batches; b++) {
         dcgan_step_stats s;
         RUN_TRY("batch", dataset_batch(&r->data, b * o->batch_size, r->real));
         RUN_TRY("noise", ganet_tensor_fill_normal(r->noise, 0.0f, 1.0f));
-        RUN_TRY("train step", dcgan_train_step(&r->gan, r->real, r->noise, &s));
+        ganet_status st = dcgan_train_step(&r->gan, r->real, r->noise, &s);
+        if (st == GANET_ERR_NUMERIC) {
+            /* A loss or a gradient was NaN or infinite: the loss or the
+             * optimizer refused it before any weight changed. */
+            health_report_nonfinite(&r->health, &r->gan, ganet_last_error(),
+                                    (int64_t)r->step + skipped + 1);
+            if (!o->skip_nonfinite || ++skipped > MAX_SKIPPED_IN_A_ROW)
+                return st;
+            continue;
+        }
+        RUN_TRY("train step", st);
+        skipped = 0;
         r->step++;
         since++;
         if (!health_check_step(&r->health, &r->gan, &s, (int64_t)r->step))

@@ -281,16 +281,20 @@ GANET_API bool ganet_layer_get_requires_grad(const ganet_layer *layer);
 GANET_API ganet_context *ganet_layer_context(const ganet_layer *layer);
 
 /**
- * @brief Find the first NaN or infinity in a layer's parameters, then in
- *        their gradients.
+ * @brief Find the first NaN or infinity in a layer's parameters, its
+ *        last outputs, then its parameters' gradients.
  *
  * Parameters are searched in order ("0.weight", "1.weight", ...), then the
- * gradients in the order the backward pass writes them (last layer
- * first), so the answer names where a bad value appeared first.
+ * output of each layer's last successful forward pass in the order they
+ * were computed (in a Sequential, child by child), then the gradients in
+ * the order the backward pass writes them (last layer first), so the
+ * answer names where a bad value appeared first. Use it after a call
+ * failed with #GANET_ERR_NUMERIC to learn which layer produced the value.
  *
  * @param[in]  layer the layer.
  * @param[out] where the caller's buffer: "" when every value is finite,
- *                   otherwise e.g. "3.weight: NaN at index 17" or
+ *                   otherwise e.g. "3.weight: NaN at index 17",
+ *                   "output of 4 BatchNorm2d: inf at index 0" or
  *                   "gradient of 0.weight: inf at index 2"; truncated to
  *                   fit and always NUL-terminated.
  * @param      size  the buffer's size in bytes, at least 1.
