@@ -14,6 +14,7 @@
 #include "ganet/activation.h"
 #include "internal.h"
 #include "ref_data.h"
+#include "test_support.h"
 
 /*
  * Tolerances against PyTorch. ReLU and LeakyReLU are one comparison and at
@@ -40,49 +41,10 @@
 
 typedef enum kind { RELU, LEAKY, TANH, SIGMOID } kind;
 
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
-}
-
-static ref_file *load_case(const char *folder, const char *name)
-{
-    const char *dir = getenv("GANET_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s/%s.gref", dir ? dir : "tests/data",
-             folder, name);
-    ref_file *f = ref_file_load(path);
-    if (f == NULL)
-        fail_msg("cannot load %s", path);
-    return f;
-}
-
-static const ref_entry *entry(const ref_file *f, const char *name)
-{
-    const ref_entry *e = ref_file_find(f, name);
-    if (e == NULL)
-        fail_msg("reference entry '%s' is missing", name);
-    return e;
-}
-
 static ganet_tensor *tensor_from(ganet_context *ctx, const ref_entry *e)
 {
-    ganet_tensor *t = NULL;
     assert_int_equal(e->rank, 4);
-    assert_int_equal(ganet_tensor_create(ctx, 4, e->dims, &t), GANET_OK);
-    assert_int_equal(ganet_tensor_copy_from(t, e->data, (size_t)e->count),
-                     GANET_OK);
-    return t;
+    return support_tensor_from(ctx, e);
 }
 
 static ganet_tensor *tensor_4d(ganet_context *ctx, const int64_t *dims,
@@ -120,12 +82,6 @@ static ganet_layer *make(ganet_context *ctx, kind k, float slope)
     return l;
 }
 
-static void read_values(const ganet_tensor *t, float *v, int64_t n)
-{
-    assert_int_equal(ganet_tensor_count(t), n);
-    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)n), GANET_OK);
-}
-
 /* Every eltwise file in tests/data/layers: dst and diff_src. */
 static void test_activation_matches_pytorch(void **state)
 {
@@ -140,10 +96,12 @@ static void test_activation_matches_pytorch(void **state)
     };
     double worst = 0, worst_abs = 0;
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        ref_file *f = load_case("layers", cases[c].name);
-        const ref_entry *opt = entry(f, "options");
-        const ref_entry *src = entry(f, "src"), *dst = entry(f, "dst");
-        const ref_entry *dd = entry(f, "diff_dst"), *ds = entry(f, "diff_src");
+        ref_file *f = support_load_case("layers", cases[c].name);
+        const ref_entry *opt = support_entry(f, "options");
+        const ref_entry *src = support_entry(f, "src"),
+                        *dst = support_entry(f, "dst");
+        const ref_entry *dd = support_entry(f, "diff_dst"),
+                        *ds = support_entry(f, "diff_src");
         ganet_layer *l = make(ctx, cases[c].k, opt->data[0]);
         if (cases[c].k == LEAKY &&
             strcmp(cases[c].name, "leakyrelu_default") == 0)
@@ -157,8 +115,8 @@ static void test_activation_matches_pytorch(void **state)
         float *grad = malloc((size_t)src->count * sizeof *grad);
         assert_non_null(out);
         assert_non_null(grad);
-        read_values(y, out, dst->count);
-        read_values(gx, grad, ds->count);
+        support_read_values(y, out, dst->count);
+        support_read_values(gx, grad, ds->count);
         double e1 =
                 ref_max_error(out, dst->data, dst->count, ACT_ATOL, ACT_RTOL);
         double e2 =
@@ -214,14 +172,14 @@ static void test_activation_gradient_finite_differences(void **state)
         const ganet_tensor *y, *gx;
         assert_int_equal(ganet_layer_forward(l, tp, GANET_MODE_TRAINING, &y),
                          GANET_OK);
-        read_values(y, yp, N);
+        support_read_values(y, yp, N);
         assert_int_equal(ganet_layer_forward(l, tm, GANET_MODE_TRAINING, &y),
                          GANET_OK);
-        read_values(y, ym, N);
+        support_read_values(y, ym, N);
         assert_int_equal(ganet_layer_forward(l, tx, GANET_MODE_TRAINING, &y),
                          GANET_OK);
         assert_int_equal(ganet_layer_backward(l, tw, &gx), GANET_OK);
-        read_values(gx, g, N);
+        support_read_values(gx, g, N);
         for (int i = 0; i < N; i++) {
             double fd = w[i] * ((double)yp[i] - ym[i]) / (2.0 * FD_STEP);
             double err = fabs(fd - g[i]) / (FD_ATOL + FD_RTOL * fabs(fd));
@@ -256,8 +214,8 @@ static void test_activation_gradient_at_zero(void **state)
         assert_int_equal(ganet_layer_forward(l, tx, GANET_MODE_INFERENCE, &ty),
                          GANET_OK);
         assert_int_equal(ganet_layer_backward(l, t1, &tg), GANET_OK);
-        read_values(ty, y, 3);
-        read_values(tg, g, 3);
+        support_read_values(ty, y, 3);
+        support_read_values(tg, g, 3);
         assert_true(y[0] == -slope && y[1] == 0.0f && y[2] == 2.0f);
         assert_true(g[0] == slope && g[1] == slope && g[2] == 1.0f);
         ganet_tensor_destroy(tx);
@@ -415,5 +373,7 @@ int main(void)
             cmocka_unit_test(test_activation_rejects_bad_slope),
             cmocka_unit_test(test_activation_kinds_and_summary),
     };
-    return cmocka_run_group_tests_name("activation", tests, setup, teardown);
+    return cmocka_run_group_tests_name("activation", tests,
+                                       support_context_setup,
+                                       support_context_teardown);
 }

@@ -15,6 +15,7 @@
 #include "ganet/batchnorm.h"
 #include "layer_impl.h"
 #include "ref_data.h"
+#include "test_support.h"
 
 /*
  * Tolerance against PyTorch: |a - b| <= atol + rtol * |b|. oneDNN and
@@ -42,58 +43,6 @@
 #define FD_STEP 1e-2f
 #define FD_ATOL 3e-4
 #define FD_RTOL 3e-3
-
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
-}
-
-static ref_file *load_case(const char *name)
-{
-    const char *dir = getenv("GANET_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/layers/%s.gref", dir ? dir : "tests/data",
-             name);
-    ref_file *f = ref_file_load(path);
-    if (f == NULL)
-        fail_msg("cannot load %s", path);
-    return f;
-}
-
-static const ref_entry *entry(const ref_file *f, const char *name)
-{
-    const ref_entry *e = ref_file_find(f, name);
-    if (e == NULL)
-        fail_msg("reference entry '%s' is missing", name);
-    return e;
-}
-
-static const ref_entry *entry_k(const ref_file *f, const char *name, int k)
-{
-    char full[64];
-    snprintf(full, sizeof full, "%s.%d", name, k);
-    return entry(f, full);
-}
-
-static ganet_tensor *tensor_from(ganet_context *ctx, const ref_entry *e)
-{
-    ganet_tensor *t = NULL;
-    assert_true(e->rank >= 1 && e->rank <= GANET_MAX_RANK);
-    assert_int_equal(ganet_tensor_create(ctx, e->rank, e->dims, &t), GANET_OK);
-    assert_int_equal(ganet_tensor_copy_from(t, e->data, (size_t)e->count),
-                     GANET_OK);
-    return t;
-}
 
 static ganet_layer *make_bn(ganet_context *ctx, int64_t c, float eps,
                             float momentum, bool affine)
@@ -128,31 +77,24 @@ static ganet_tensor *buffer(ganet_layer *l, int index)
 static void compare(const ganet_tensor *t, const ref_entry *e, const char *what,
                     double *worst)
 {
-    int64_t n = ganet_tensor_count(t);
-    assert_int_equal(n, e->count);
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)n), GANET_OK);
-    double err = ref_max_error(v, e->data, n, REF_ATOL, REF_RTOL);
-    double abs_err = ref_max_error(v, e->data, n, 1.0, 0.0);
-    free(v);
-    if (err > 1.0)
-        fail_msg("%s: error %g times the tolerance", what, err);
+    double err = support_expect_close(t, e, REF_ATOL, REF_RTOL, what);
+    double abs_err = support_max_error(t, e, 1.0, 0.0);
     worst[0] = fmax(worst[0], err);
     worst[1] = fmax(worst[1], abs_err);
 }
 
 static void run_reference_case(ganet_context *ctx, const char *name)
 {
-    ref_file *f = load_case(name);
-    const ref_entry *opt = entry(f, "options");
+    ref_file *f = support_load_case("layers", name);
+    const ref_entry *opt = support_entry(f, "options");
     assert_int_equal(opt->count, 5);
     bool affine = opt->data[3] != 0.0f;
     int steps = (int)opt->data[4];
     ganet_layer *l = make_bn(ctx, (int64_t)opt->data[0], opt->data[1],
                              opt->data[2], affine);
     if (affine) {
-        const ref_entry *w = entry(f, "weight"), *b = entry(f, "bias");
+        const ref_entry *w = support_entry(f, "weight"),
+                        *b = support_entry(f, "bias");
         assert_int_equal(ganet_tensor_copy_from(param(l, "weight", false),
                                                 w->data, (size_t)w->count),
                          GANET_OK);
@@ -161,41 +103,44 @@ static void run_reference_case(ganet_context *ctx, const char *name)
                          GANET_OK);
     }
     double worst[2] = {0.0, 0.0};
-    compare(buffer(l, 0), entry(f, "running_mean.init"), name, worst);
-    compare(buffer(l, 1), entry(f, "running_var.init"), name, worst);
+    compare(buffer(l, 0), support_entry(f, "running_mean.init"), name, worst);
+    compare(buffer(l, 1), support_entry(f, "running_var.init"), name, worst);
 
     for (int k = 0; k < steps; k++) {
-        ganet_tensor *src = tensor_from(ctx, entry_k(f, "src", k));
-        ganet_tensor *dd = tensor_from(ctx, entry_k(f, "diff_dst", k));
+        ganet_tensor *src =
+                support_tensor_from(ctx, support_entry_k(f, "src", k));
+        ganet_tensor *dd =
+                support_tensor_from(ctx, support_entry_k(f, "diff_dst", k));
         const ganet_tensor *dst = NULL, *ds = NULL;
         assert_int_equal(ganet_layer_zero_grad(l), GANET_OK);
         assert_int_equal(ganet_layer_forward(l, src, GANET_MODE_TRAINING, &dst),
                          GANET_OK);
-        compare(dst, entry_k(f, "dst", k), "dst", worst);
+        compare(dst, support_entry_k(f, "dst", k), "dst", worst);
         assert_int_equal(ganet_layer_backward(l, dd, &ds), GANET_OK);
-        compare(ds, entry_k(f, "diff_src", k), "diff_src", worst);
+        compare(ds, support_entry_k(f, "diff_src", k), "diff_src", worst);
         if (affine) {
-            compare(param(l, "weight", true), entry_k(f, "diff_weight", k),
-                    "diff_weight", worst);
-            compare(param(l, "bias", true), entry_k(f, "diff_bias", k),
+            compare(param(l, "weight", true),
+                    support_entry_k(f, "diff_weight", k), "diff_weight", worst);
+            compare(param(l, "bias", true), support_entry_k(f, "diff_bias", k),
                     "diff_bias", worst);
         }
-        compare(buffer(l, 0), entry_k(f, "running_mean", k), "running_mean",
-                worst);
-        compare(buffer(l, 1), entry_k(f, "running_var", k), "running_var",
-                worst);
+        compare(buffer(l, 0), support_entry_k(f, "running_mean", k),
+                "running_mean", worst);
+        compare(buffer(l, 1), support_entry_k(f, "running_var", k),
+                "running_var", worst);
         ganet_tensor_destroy(src);
         ganet_tensor_destroy(dd);
     }
 
-    ganet_tensor *src = tensor_from(ctx, entry(f, "eval.src"));
-    ganet_tensor *dd = tensor_from(ctx, entry(f, "eval.diff_dst"));
+    ganet_tensor *src = support_tensor_from(ctx, support_entry(f, "eval.src"));
+    ganet_tensor *dd =
+            support_tensor_from(ctx, support_entry(f, "eval.diff_dst"));
     const ganet_tensor *dst = NULL, *ds = NULL;
     assert_int_equal(ganet_layer_forward(l, src, GANET_MODE_INFERENCE, &dst),
                      GANET_OK);
-    compare(dst, entry(f, "eval.dst"), "eval.dst", worst);
+    compare(dst, support_entry(f, "eval.dst"), "eval.dst", worst);
     assert_int_equal(ganet_layer_backward(l, dd, &ds), GANET_OK);
-    compare(ds, entry(f, "eval.diff_src"), "eval.diff_src", worst);
+    compare(ds, support_entry(f, "eval.diff_src"), "eval.diff_src", worst);
     print_message("%s: largest error %.3g of the tolerance, %.3g absolute\n",
                   name, worst[0], worst[1]);
     ganet_tensor_destroy(src);
@@ -218,14 +163,14 @@ static void test_batchnorm_matches_pytorch(void **state)
 static void test_batchnorm_accumulates_gradients(void **state)
 {
     ganet_context *ctx = *state;
-    ref_file *f = load_case("batchnorm2d_affine");
+    ref_file *f = support_load_case("layers", "batchnorm2d_affine");
     ganet_layer *l = make_bn(ctx, 3, 1e-5f, 0.1f, true);
-    const ref_entry *w = entry(f, "weight");
+    const ref_entry *w = support_entry(f, "weight");
     assert_int_equal(ganet_tensor_copy_from(param(l, "weight", false), w->data,
                                             (size_t)w->count),
                      GANET_OK);
-    ganet_tensor *src = tensor_from(ctx, entry(f, "src.0"));
-    ganet_tensor *dd = tensor_from(ctx, entry(f, "diff_dst.0"));
+    ganet_tensor *src = support_tensor_from(ctx, support_entry(f, "src.0"));
+    ganet_tensor *dd = support_tensor_from(ctx, support_entry(f, "diff_dst.0"));
     const ganet_tensor *dst = NULL, *ds = NULL;
     float once_w[3], once_b[3], twice_w[3], twice_b[3];
     float once_ds[240], twice_ds[240];
@@ -255,10 +200,10 @@ static void test_batchnorm_accumulates_gradients(void **state)
     double worst[2] = {0.0, 0.0};
     assert_int_equal(ganet_layer_zero_grad(l), GANET_OK);
     assert_int_equal(ganet_layer_backward(l, dd, NULL), GANET_OK);
-    compare(param(l, "weight", true), entry(f, "diff_weight.0"), "diff_weight",
-            worst);
-    compare(param(l, "bias", true), entry(f, "diff_bias.0"), "diff_bias",
-            worst);
+    compare(param(l, "weight", true), support_entry(f, "diff_weight.0"),
+            "diff_weight", worst);
+    compare(param(l, "bias", true), support_entry(f, "diff_bias.0"),
+            "diff_bias", worst);
     ganet_tensor_destroy(src);
     ganet_tensor_destroy(dd);
     ganet_layer_destroy(l);
@@ -678,5 +623,7 @@ int main(void)
             cmocka_unit_test(test_batchnorm_create_rejects_bad_options),
             cmocka_unit_test(test_batchnorm_momentum_limits),
     };
-    return cmocka_run_group_tests_name("batchnorm", tests, setup, teardown);
+    return cmocka_run_group_tests_name("batchnorm", tests,
+                                       support_context_setup,
+                                       support_context_teardown);
 }

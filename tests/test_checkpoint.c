@@ -21,6 +21,7 @@
 #include "ganet/conv.h"
 #include "ganet/sequential.h"
 #include "internal.h"
+#include "test_support.h"
 
 typedef struct fixture {
     ganet_context *ctx;
@@ -34,9 +35,9 @@ static int setup(void **state)
         return -1;
     ganet_context_options o = GANET_CONTEXT_OPTIONS_DEFAULT;
     o.seed = 42;
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/ganet_checkpoint_XXXXXX");
     if (ganet_context_create(&o, &fx->ctx) != GANET_OK ||
-        mkdtemp(fx->dir) == NULL) {
+        support_tmpdir_create(fx->dir, sizeof fx->dir, "ganet_checkpoint") !=
+                0) {
         ganet_context_destroy(fx->ctx);
         free(fx);
         return -1;
@@ -50,19 +51,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    if (d != NULL) {
-        struct dirent *de;
-        char path[512];
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", fx->dir, de->d_name);
-            remove(path);
-        }
-        closedir(d);
-    }
-    int rc = remove(fx->dir);
+    int rc = support_tmpdir_remove(fx->dir);
     ganet_context_destroy(fx->ctx);
     free(fx);
     return rc;
@@ -73,44 +62,6 @@ static int teardown(void **state)
 static void path_in(const fixture *fx, const char *name, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%s", fx->dir, name);
-}
-
-/* Entries of the fixture's folder other than "." and "..". */
-static int count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
-static unsigned char *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
-static void write_all(const char *path, const unsigned char *data, size_t size)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, size, f), size);
-    assert_int_equal(fclose(f), 0);
 }
 
 static void put_le32(unsigned char *b, uint32_t v)
@@ -247,26 +198,44 @@ static void small_model_destroy(small_model *m)
     ganet_layer_destroy(m->conv);
 }
 
+/* A new checkpoint that holds l under name. */
+static ganet_checkpoint *layer_checkpoint(ganet_context *ctx, const char *name,
+                                          ganet_layer *l)
+{
+    ganet_checkpoint *ck;
+    assert_int_equal(ganet_checkpoint_create(ctx, &ck), GANET_OK);
+    assert_int_equal(ganet_checkpoint_add_layer(ck, name, l), GANET_OK);
+    return ck;
+}
+
+/* Load a file with ck, expecting status and the values of l unchanged
+ * afterwards. */
+static void assert_load_keeps(ganet_checkpoint *ck, ganet_layer *l,
+                              const char *path, ganet_status expected)
+{
+    size_t n;
+    float *before = layer_values(l, &n);
+    assert_int_equal(ganet_checkpoint_load(ck, path), expected);
+    size_t n_after;
+    float *after = layer_values(l, &n_after);
+    assert_memory_equal(before, after, n * sizeof *before);
+    free(before);
+    free(after);
+}
+
 /* Load a file into m, expecting status and m unchanged afterwards. */
 static void assert_refused(ganet_context *ctx, small_model *m, const char *path,
                            ganet_status expected)
 {
-    size_t n;
-    float *before = layer_values(m->conv, &n);
     ganet_rng_state rng_before, rng_after;
     assert_int_equal(ganet_context_get_rng_state(ctx, &rng_before), GANET_OK);
     uint64_t epoch = m->epoch;
 
-    assert_int_equal(ganet_checkpoint_load(m->ck, path), expected);
+    assert_load_keeps(m->ck, m->conv, path, expected);
 
-    size_t n_after;
-    float *after = layer_values(m->conv, &n_after);
-    assert_memory_equal(before, after, n * sizeof *before);
     assert_int_equal(ganet_context_get_rng_state(ctx, &rng_after), GANET_OK);
     assert_rng_equal(&rng_before, &rng_after);
     assert_true(m->epoch == epoch);
-    free(before);
-    free(after);
 }
 
 /* ---- round trips ---------------------------------------------------- */
@@ -291,17 +260,12 @@ static void test_checkpoint_layer_round_trip(void **state)
     special[3] = INFINITY;
     special[4] = -INFINITY;
     size_t n = (size_t)ganet_tensor_count(w);
-    float *values = malloc(n * sizeof *values);
-    assert_non_null(values);
-    assert_int_equal(ganet_tensor_copy_to(w, values, n), GANET_OK);
+    float *values = support_values(w);
     memcpy(values, special, sizeof special);
     assert_int_equal(ganet_tensor_copy_from(w, values, n), GANET_OK);
     free(values);
 
-    ganet_checkpoint *ck;
-    assert_int_equal(ganet_checkpoint_create(fx->ctx, &ck), GANET_OK);
-    assert_int_equal(ganet_checkpoint_add_layer(ck, "generator", convt),
-                     GANET_OK);
+    ganet_checkpoint *ck = layer_checkpoint(fx->ctx, "generator", convt);
     assert_int_equal(ganet_checkpoint_add_layer(ck, "discriminator", conv),
                      GANET_OK);
     assert_int_equal(ganet_checkpoint_save(ck, path), GANET_OK);
@@ -309,10 +273,7 @@ static void test_checkpoint_layer_round_trip(void **state)
     /* Fresh layers draw other initial values. */
     ganet_layer *conv2 = make_conv(fx->ctx, 3, 4, 3, false);
     ganet_layer *convt2 = make_conv(fx->ctx, 4, 2, 4, true);
-    ganet_checkpoint *ck2;
-    assert_int_equal(ganet_checkpoint_create(fx->ctx, &ck2), GANET_OK);
-    assert_int_equal(ganet_checkpoint_add_layer(ck2, "discriminator", conv2),
-                     GANET_OK);
+    ganet_checkpoint *ck2 = layer_checkpoint(fx->ctx, "discriminator", conv2);
     assert_int_equal(ganet_checkpoint_add_layer(ck2, "generator", convt2),
                      GANET_OK);
     assert_int_equal(ganet_checkpoint_load(ck2, path), GANET_OK);
@@ -479,7 +440,7 @@ static void test_checkpoint_empty_round_trip(void **state)
     assert_int_equal(ganet_checkpoint_create(fx->ctx, &ck), GANET_OK);
     assert_int_equal(ganet_checkpoint_save(ck, path), GANET_OK);
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = support_read_file(path, &size);
     assert_int_equal(size, 28);
     assert_memory_equal(data, "GANETCKP\1\0\0\0\0\0\0\0\34\0\0\0\0\0\0\0", 24);
     free(data);
@@ -499,13 +460,13 @@ static void test_checkpoint_rejects_every_truncation(void **state)
     small_model_create(fx->ctx, &m);
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_OK);
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = support_read_file(path, &size);
     assert_true(size > 100 && size < 400);
 
     m.epoch = 11;
     assert_int_equal(ganet_layer_init(m.conv, GANET_INIT_DCGAN), GANET_OK);
     for (size_t len = 0; len < size; len++) {
-        write_all(cut, data, len);
+        support_write_file(cut, data, len);
         assert_refused(fx->ctx, &m, cut, GANET_ERR_FORMAT);
         assert_non_null(strstr(ganet_last_error(), "cut.ckpt"));
         assert_non_null(strstr(ganet_last_error(), "truncated"));
@@ -515,7 +476,7 @@ static void test_checkpoint_rejects_every_truncation(void **state)
     assert_non_null(longer);
     memcpy(longer, data, size);
     longer[size] = 0;
-    write_all(cut, longer, size + 1);
+    support_write_file(cut, longer, size + 1);
     assert_refused(fx->ctx, &m, cut, GANET_ERR_FORMAT);
     assert_non_null(strstr(ganet_last_error(), "1 bytes after"));
 
@@ -537,7 +498,7 @@ static void test_checkpoint_rejects_every_flipped_byte(void **state)
     small_model_create(fx->ctx, &m);
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_OK);
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = support_read_file(path, &size);
     m.epoch = 11;
     assert_int_equal(ganet_layer_init(m.conv, GANET_INIT_DCGAN), GANET_OK);
 
@@ -545,14 +506,14 @@ static void test_checkpoint_rejects_every_flipped_byte(void **state)
     for (int k = 0; k < 2; k++) {
         for (size_t i = 0; i < size; i++) {
             data[i] ^= masks[k];
-            write_all(bad, data, size);
+            support_write_file(bad, data, size);
             data[i] ^= masks[k];
             assert_refused(fx->ctx, &m, bad, GANET_ERR_FORMAT);
         }
     }
     /* A flip in the values is caught by the checksum. */
     data[size - 10] ^= 0x01;
-    write_all(bad, data, size);
+    support_write_file(bad, data, size);
     assert_refused(fx->ctx, &m, bad, GANET_ERR_FORMAT);
     assert_non_null(strstr(ganet_last_error(), "is corrupted"));
     assert_non_null(strstr(ganet_last_error(), "CRC-32"));
@@ -569,10 +530,10 @@ static void test_checkpoint_rejects_wrong_version(void **state)
     small_model_create(fx->ctx, &m);
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_OK);
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = support_read_file(path, &size);
     put_le32(data + 8, 2);
     reseal(data, size);
-    write_all(path, data, size);
+    support_write_file(path, data, size);
     assert_refused(fx->ctx, &m, path, GANET_ERR_FORMAT);
     assert_non_null(strstr(ganet_last_error(), "v2.ckpt' has format version "
                                                "2, this library reads "
@@ -580,11 +541,23 @@ static void test_checkpoint_rejects_wrong_version(void **state)
 
     /* Not a checkpoint at all. */
     memcpy(data, "PNG", 3);
-    write_all(path, data, size);
+    support_write_file(path, data, size);
     assert_refused(fx->ctx, &m, path, GANET_ERR_FORMAT);
     assert_non_null(strstr(ganet_last_error(), "not a libganet checkpoint"));
     free(data);
     small_model_destroy(&m);
+}
+
+/* Reseal patched bytes, write them to path and expect ck to refuse them
+ * as malformed with a message containing want. */
+static void assert_patch_refused(ganet_checkpoint *ck, const char *path,
+                                 unsigned char *data, size_t size,
+                                 const char *want)
+{
+    reseal(data, size);
+    support_write_file(path, data, size);
+    assert_int_equal(ganet_checkpoint_load(ck, path), GANET_ERR_FORMAT);
+    assert_non_null(strstr(ganet_last_error(), want));
 }
 
 /* Sizes declared beyond the file are refused before anything is
@@ -603,7 +576,7 @@ static void test_checkpoint_rejects_oversized_declarations(void **state)
     assert_int_equal(ganet_checkpoint_add_tensor(ck, "t", t), GANET_OK);
     assert_int_equal(ganet_checkpoint_save(ck, path), GANET_OK);
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = support_read_file(path, &size);
     /* header 24, type 4, name length 4, "t", rank 4, then the dim. */
     assert_int_equal(size, 24 + 4 + 4 + 1 + 4 + 8 + 16 + 4);
 
@@ -613,22 +586,13 @@ static void test_checkpoint_rejects_oversized_declarations(void **state)
         assert_non_null(copy);
         memcpy(copy, data, size);
         put_le64(copy + 37, huge_dims[k]);
-        reseal(copy, size);
-        write_all(bad, copy, size);
-        assert_int_equal(ganet_checkpoint_load(ck, bad), GANET_ERR_FORMAT);
-        assert_non_null(strstr(ganet_last_error(), "entry 't' has dim 0"));
+        assert_patch_refused(ck, bad, copy, size, "entry 't' has dim 0");
         free(copy);
     }
     put_le32(data + 12, UINT32_MAX);
-    reseal(data, size);
-    write_all(bad, data, size);
-    assert_int_equal(ganet_checkpoint_load(ck, bad), GANET_ERR_FORMAT);
-    assert_non_null(strstr(ganet_last_error(), "4294967295 entries"));
+    assert_patch_refused(ck, bad, data, size, "4294967295 entries");
     put_le64(data + 16, UINT64_MAX);
-    reseal(data, size);
-    write_all(bad, data, size);
-    assert_int_equal(ganet_checkpoint_load(ck, bad), GANET_ERR_FORMAT);
-    assert_non_null(strstr(ganet_last_error(), "truncated"));
+    assert_patch_refused(ck, bad, data, size, "truncated");
     free(data);
     ganet_checkpoint_destroy(ck);
     ganet_tensor_destroy(t);
@@ -642,25 +606,15 @@ static void test_checkpoint_rejects_wrong_shape(void **state)
     path_in(fx, "shape.ckpt", path, sizeof path);
     ganet_layer *saved = make_conv(fx->ctx, 3, 4, 3, false);
     ganet_layer *other = make_conv(fx->ctx, 3, 5, 3, false);
-    ganet_checkpoint *a, *b;
-    assert_int_equal(ganet_checkpoint_create(fx->ctx, &a), GANET_OK);
-    assert_int_equal(ganet_checkpoint_add_layer(a, "d", saved), GANET_OK);
+    ganet_checkpoint *a = layer_checkpoint(fx->ctx, "d", saved);
     assert_int_equal(ganet_checkpoint_save(a, path), GANET_OK);
-    assert_int_equal(ganet_checkpoint_create(fx->ctx, &b), GANET_OK);
-    assert_int_equal(ganet_checkpoint_add_layer(b, "d", other), GANET_OK);
+    ganet_checkpoint *b = layer_checkpoint(fx->ctx, "d", other);
 
-    size_t n;
-    float *before = layer_values(other, &n);
-    assert_int_equal(ganet_checkpoint_load(b, path), GANET_ERR_SHAPE);
+    assert_load_keeps(b, other, path, GANET_ERR_SHAPE);
     assert_non_null(strstr(ganet_last_error(),
                            "shape.ckpt': entry 'd.weight' is [4, 3, 3, 3] "
                            "in the file, the registered tensor is "
                            "[5, 3, 3, 3]"));
-    size_t n_after;
-    float *after = layer_values(other, &n_after);
-    assert_memory_equal(before, after, n * sizeof *before);
-    free(before);
-    free(after);
     ganet_checkpoint_destroy(a);
     ganet_checkpoint_destroy(b);
     ganet_layer_destroy(saved);
@@ -675,9 +629,7 @@ static void test_checkpoint_rejects_missing_entry(void **state)
     char path[256];
     path_in(fx, "missing.ckpt", path, sizeof path);
     ganet_layer *conv = make_conv(fx->ctx, 1, 2, 2, false);
-    ganet_checkpoint *a;
-    assert_int_equal(ganet_checkpoint_create(fx->ctx, &a), GANET_OK);
-    assert_int_equal(ganet_checkpoint_add_layer(a, "m", conv), GANET_OK);
+    ganet_checkpoint *a = layer_checkpoint(fx->ctx, "m", conv);
     assert_int_equal(ganet_checkpoint_save(a, path), GANET_OK);
     ganet_checkpoint_destroy(a);
 
@@ -702,17 +654,10 @@ static void test_checkpoint_rejects_extra_and_mistyped_entries(void **state)
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_OK);
 
     ganet_layer *conv = make_conv(fx->ctx, 1, 2, 2, false);
-    ganet_checkpoint *part;
-    assert_int_equal(ganet_checkpoint_create(fx->ctx, &part), GANET_OK);
-    assert_int_equal(ganet_checkpoint_add_layer(part, "m", conv), GANET_OK);
-    size_t n;
-    float *before = layer_values(conv, &n);
-    assert_int_equal(ganet_checkpoint_load(part, path), GANET_ERR_FORMAT);
+    ganet_checkpoint *part = layer_checkpoint(fx->ctx, "m", conv);
+    assert_load_keeps(part, conv, path, GANET_ERR_FORMAT);
     assert_non_null(strstr(ganet_last_error(),
                            "has the entry 'epoch', which nothing registered"));
-    size_t n_after;
-    float *after = layer_values(conv, &n_after);
-    assert_memory_equal(before, after, n * sizeof *before);
     assert_int_equal(ganet_checkpoint_set_allow_extra(part, true), GANET_OK);
     assert_int_equal(ganet_checkpoint_load(part, path), GANET_OK);
     assert_same_values(conv, m.conv);
@@ -728,8 +673,6 @@ static void test_checkpoint_rejects_extra_and_mistyped_entries(void **state)
     assert_non_null(strstr(ganet_last_error(),
                            "entry 'epoch' is an integer in the file, "
                            "expected a float32 tensor"));
-    free(before);
-    free(after);
     ganet_tensor_destroy(t);
     ganet_checkpoint_destroy(typed);
     ganet_checkpoint_destroy(part);
@@ -761,11 +704,11 @@ static void test_checkpoint_save_into_missing_folder(void **state)
     path_in(fx, "no/such/folder/x.ckpt", path, sizeof path);
     small_model m;
     small_model_create(fx->ctx, &m);
-    int before = count_files(fx->dir);
+    int before = support_count_entries(fx->dir);
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_ERR_IO);
     assert_non_null(strstr(ganet_last_error(), "x.ckpt"));
     assert_non_null(strstr(ganet_last_error(), "cannot create"));
-    assert_int_equal(count_files(fx->dir), before);
+    assert_int_equal(support_count_entries(fx->dir), before);
     small_model_destroy(&m);
 }
 
@@ -783,7 +726,7 @@ static void test_checkpoint_save_replaces_without_temp_file(void **state)
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_OK);
     m.epoch = 4;
     assert_int_equal(ganet_checkpoint_save(m.ck, path), GANET_OK);
-    assert_int_equal(count_files(sub), 1);
+    assert_int_equal(support_count_entries(sub), 1);
     m.epoch = 0;
     assert_int_equal(ganet_checkpoint_load(m.ck, path), GANET_OK);
     assert_true(m.epoch == 4);
@@ -793,8 +736,8 @@ static void test_checkpoint_save_replaces_without_temp_file(void **state)
     assert_int_equal(mkdir(folder_target, 0700), 0);
     assert_int_equal(ganet_checkpoint_save(m.ck, folder_target), GANET_ERR_IO);
     assert_non_null(strstr(ganet_last_error(), "cannot rename"));
-    assert_int_equal(count_files(sub), 2);
-    assert_int_equal(count_files(folder_target), 0);
+    assert_int_equal(support_count_entries(sub), 2);
+    assert_int_equal(support_count_entries(folder_target), 0);
     assert_int_equal(remove(folder_target), 0);
     assert_int_equal(remove(path), 0);
     small_model_destroy(&m);
@@ -842,7 +785,7 @@ static void test_checkpoint_rejects_bad_registrations(void **state)
     /* Only the three accepted entries are in the file. */
     assert_int_equal(ganet_checkpoint_save(ck, path), GANET_OK);
     size_t size;
-    unsigned char *data = read_all(path, &size);
+    unsigned char *data = support_read_file(path, &size);
     assert_int_equal(data[12], 3);
     free(data);
     ganet_checkpoint_destroy(ck);

@@ -17,6 +17,7 @@
 #include "ganet/conv.h"
 #include "internal.h"
 #include "ref_data.h"
+#include "test_support.h"
 
 /*
  * Tolerances against PyTorch. Every output is a float32 sum of K products:
@@ -33,52 +34,10 @@
 
 static int setup(void **state)
 {
-    ganet_context_options o = GANET_CONTEXT_OPTIONS_DEFAULT;
-    o.seed = 20240611;
-    ganet_context *ctx;
-    if (ganet_context_create(&o, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
+    return support_context_setup_seeded(state, 20240611);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static ref_file *load_case(const char *name)
-{
-    const char *dir = getenv("GANET_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/layers/%s.gref", dir ? dir : "tests/data",
-             name);
-    ref_file *f = ref_file_load(path);
-    if (f == NULL)
-        fail_msg("cannot load %s", path);
-    return f;
-}
-
-static const ref_entry *entry(const ref_file *f, const char *name)
-{
-    const ref_entry *e = ref_file_find(f, name);
-    if (e == NULL)
-        fail_msg("reference entry '%s' is missing", name);
-    return e;
-}
-
-static ganet_tensor *tensor_from(ganet_context *ctx, const ref_entry *e)
-{
-    ganet_tensor *t = NULL;
-    assert_true(e->rank >= 1 && e->rank <= GANET_MAX_RANK);
-    assert_int_equal(ganet_tensor_create(ctx, e->rank, e->dims, &t), GANET_OK);
-    assert_int_equal(ganet_tensor_copy_from(t, e->data, (size_t)e->count),
-                     GANET_OK);
-    return t;
-}
 
 static ganet_tensor *tensor_4d(ganet_context *ctx, int64_t n, int64_t c,
                                int64_t h, int64_t w)
@@ -86,16 +45,6 @@ static ganet_tensor *tensor_4d(ganet_context *ctx, int64_t n, int64_t c,
     ganet_tensor *t = NULL;
     assert_int_equal(ganet_tensor_create_4d(ctx, n, c, h, w, &t), GANET_OK);
     return t;
-}
-
-/* A copy of a tensor's values, freed by the caller. */
-static float *values_of(const ganet_tensor *t)
-{
-    int64_t n = ganet_tensor_count(t);
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)n), GANET_OK);
-    return v;
 }
 
 /* Deterministic values in [-1, 1) from a small LCG, independent of the
@@ -227,22 +176,23 @@ static ganet_conv2d_options case_options(const ref_entry *e, bool transposed)
 static double compare(const char *name, const char *what, const ganet_tensor *t,
                       const ref_entry *e)
 {
-    assert_int_equal(ganet_tensor_count(t), e->count);
     for (int i = 0; i < e->rank; i++)
         assert_int_equal(ganet_tensor_dim(t, i), e->dims[i]);
-    float *v = values_of(t);
-    double err = ref_max_error(v, e->data, e->count, REF_ATOL, REF_RTOL);
-    double worst = 0;
-    for (int64_t i = 0; i < e->count; i++) {
-        double d = fabs((double)v[i] - e->data[i]);
-        worst = d > worst ? d : worst;
-    }
-    free(v);
+    double err = support_max_error(t, e, REF_ATOL, REF_RTOL);
+    double worst = support_max_error(t, e, 1.0, 0.0);
     print_message("%-30s %-11s max |diff| %.3g, %.3g of the tolerance\n", name,
                   what, worst, err);
     if (err > 1.0)
         fail_msg("%s: %s is off by %.3g of the tolerance", name, what, err);
     return err;
+}
+
+/* Set a layer's weight (and bias, if it has one) to a case's values. */
+static void set_params(ganet_layer *l, const ref_file *f, bool bias)
+{
+    support_load_entry(param(l, "weight", false), support_entry(f, "weight"));
+    if (bias)
+        support_load_entry(param(l, "bias", false), support_entry(f, "bias"));
 }
 
 /* Every conv2d_* and convt2d_* case: dst, diff_src, diff_weight and
@@ -254,42 +204,36 @@ static void test_conv_matches_pytorch(void **state)
     for (size_t c = 0; c < sizeof conv_cases / sizeof *conv_cases; c++) {
         const char *name = conv_cases[c];
         bool transposed = strncmp(name, "convt2d", 7) == 0;
-        ref_file *f = load_case(name);
-        ganet_conv2d_options o = case_options(entry(f, "options"), transposed);
+        ref_file *f = support_load_case("layers", name);
+        ganet_conv2d_options o =
+                case_options(support_entry(f, "options"), transposed);
         ganet_layer *l = make_layer(ctx, &o, transposed);
         assert_string_equal(ganet_layer_kind(l),
                             transposed ? "ConvTranspose2d" : "Conv2d");
         assert_int_equal(ganet_layer_param_count(l), o.bias ? 2 : 1);
 
-        const ref_entry *w = entry(f, "weight");
+        const ref_entry *w = support_entry(f, "weight");
         ganet_tensor *weight = param(l, "weight", false);
         for (int i = 0; i < 4; i++)
             assert_int_equal(ganet_tensor_dim(weight, i), w->dims[i]);
-        assert_int_equal(
-                ganet_tensor_copy_from(weight, w->data, (size_t)w->count),
-                GANET_OK);
-        if (o.bias) {
-            const ref_entry *b = entry(f, "bias");
-            assert_int_equal(ganet_tensor_copy_from(param(l, "bias", false),
-                                                    b->data, (size_t)b->count),
-                             GANET_OK);
-        }
+        set_params(l, f, o.bias);
 
-        ganet_tensor *src = tensor_from(ctx, entry(f, "src"));
-        ganet_tensor *diff_dst = tensor_from(ctx, entry(f, "diff_dst"));
+        ganet_tensor *src = support_tensor_from(ctx, support_entry(f, "src"));
+        ganet_tensor *diff_dst =
+                support_tensor_from(ctx, support_entry(f, "diff_dst"));
         const ganet_tensor *dst = NULL, *diff_src = NULL;
         forward_ok(l, src, &dst);
-        double e = compare(name, "dst", dst, entry(f, "dst"));
+        double e = compare(name, "dst", dst, support_entry(f, "dst"));
         worst = e > worst ? e : worst;
         backward_ok(l, diff_dst, &diff_src);
-        e = compare(name, "diff_src", diff_src, entry(f, "diff_src"));
+        e = compare(name, "diff_src", diff_src, support_entry(f, "diff_src"));
         worst = e > worst ? e : worst;
         e = compare(name, "diff_weight", param(l, "weight", true),
-                    entry(f, "diff_weight"));
+                    support_entry(f, "diff_weight"));
         worst = e > worst ? e : worst;
         if (o.bias) {
             e = compare(name, "diff_bias", param(l, "bias", true),
-                        entry(f, "diff_bias"));
+                        support_entry(f, "diff_bias"));
             worst = e > worst ? e : worst;
         } else {
             assert_null(ref_file_find(f, "diff_bias"));
@@ -372,7 +316,7 @@ static double max_diff(const ganet_tensor *t, const double *ref, int64_t n,
                        double atol, double rtol)
 {
     assert_int_equal(ganet_tensor_count(t), n);
-    float *v = values_of(t);
+    float *v = support_values(t);
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
         double e = fabs(v[i] - ref[i]) / (atol + rtol * fabs(ref[i]));
@@ -423,8 +367,9 @@ static void test_conv_unusual_geometry_matches_direct_loop(void **state)
         fill_tensor(src, 3 * (uint32_t)c + 1);
         fill_tensor(r, 3 * (uint32_t)c + 2);
         ganet_tensor *wt = param(l, "weight", false);
-        float *sv = values_of(src), *rv = values_of(r), *wv = values_of(wt);
-        float *bv = g->bias ? values_of(param(l, "bias", false)) : NULL;
+        float *sv = support_values(src), *rv = support_values(r),
+              *wv = support_values(wt);
+        float *bv = g->bias ? support_values(param(l, "bias", false)) : NULL;
         int64_t ns = ganet_tensor_count(src), nd = ganet_tensor_count(r);
         int64_t nw = ganet_tensor_count(wt);
         direct_result ref = {calloc((size_t)nd, sizeof(double)),
@@ -513,7 +458,7 @@ static double loss_of(ganet_layer *l, const ganet_tensor *src, const float *r)
 {
     const ganet_tensor *dst;
     forward_ok(l, src, &dst);
-    float *v = values_of(dst);
+    float *v = support_values(dst);
     double sum = 0;
     for (int64_t i = 0; i < ganet_tensor_count(dst); i++)
         sum += (double)v[i] * r[i];
@@ -531,7 +476,7 @@ static double check_fd(ganet_layer *l, const ganet_tensor *src, ganet_tensor *t,
 {
     const double h = 1.0 / 64.0;
     int64_t n = ganet_tensor_count(t);
-    float *v = values_of(t);
+    float *v = support_values(t);
     double worst = 0;
     for (int64_t i = 0; i < n; i++) {
         float keep = v[i];
@@ -573,14 +518,14 @@ static void gradient_check(ganet_context *ctx, const ganet_conv2d_options *o,
     ganet_tensor *r = tensor_4d(ctx, dd[0], dd[1], dd[2], dd[3]);
     fill_tensor(src, 7);
     fill_tensor(r, 11);
-    float *rv = values_of(r);
+    float *rv = support_values(r);
 
     const ganet_tensor *dst, *diff_src;
     forward_ok(l, src, &dst);
     backward_ok(l, r, &diff_src);
-    float *gs = values_of(diff_src);
-    float *gw = values_of(param(l, "weight", true));
-    float *gb = values_of(param(l, "bias", true));
+    float *gs = support_values(diff_src);
+    float *gw = support_values(param(l, "weight", true));
+    float *gb = support_values(param(l, "bias", true));
 
     double e_src = check_fd(l, src, src, gs, rv, "src");
     double e_w = check_fd(l, src, param(l, "weight", false), gw, rv, "weight");
@@ -616,22 +561,24 @@ static void test_conv_gradient_finite_differences(void **state)
 static void check_accumulates(ganet_context *ctx, const char *name)
 {
     bool transposed = strncmp(name, "convt2d", 7) == 0;
-    ref_file *f = load_case(name);
-    ganet_conv2d_options o = case_options(entry(f, "options"), transposed);
+    ref_file *f = support_load_case("layers", name);
+    ganet_conv2d_options o =
+            case_options(support_entry(f, "options"), transposed);
     assert_true(o.bias);
     ganet_layer *l = make_layer(ctx, &o, transposed);
-    ganet_tensor *src = tensor_from(ctx, entry(f, "src"));
-    ganet_tensor *diff_dst = tensor_from(ctx, entry(f, "diff_dst"));
+    ganet_tensor *src = support_tensor_from(ctx, support_entry(f, "src"));
+    ganet_tensor *diff_dst =
+            support_tensor_from(ctx, support_entry(f, "diff_dst"));
     ganet_tensor *gw = param(l, "weight", true), *gb = param(l, "bias", true);
     const ganet_tensor *dst, *diff_src;
     int64_t nw = ganet_tensor_count(gw), nb = ganet_tensor_count(gb);
 
     forward_ok(l, src, &dst);
     backward_ok(l, diff_dst, &diff_src);
-    float *w1 = values_of(gw), *b1 = values_of(gb);
+    float *w1 = support_values(gw), *b1 = support_values(gb);
     forward_ok(l, src, &dst);
     backward_ok(l, diff_dst, &diff_src);
-    float *w2 = values_of(gw), *b2 = values_of(gb);
+    float *w2 = support_values(gw), *b2 = support_values(gb);
     /* g + g is exact in float, and oneDNN repeats itself bit for bit. */
     for (int64_t i = 0; i < nw; i++)
         assert_true(w2[i] == 2.0f * w1[i]);
@@ -639,14 +586,14 @@ static void check_accumulates(ganet_context *ctx, const char *name)
         assert_true(b2[i] == 2.0f * b1[i]);
 
     assert_int_equal(ganet_layer_zero_grad(l), GANET_OK);
-    float *w0 = values_of(gw), *b0 = values_of(gb);
+    float *w0 = support_values(gw), *b0 = support_values(gb);
     for (int64_t i = 0; i < nw; i++)
         assert_true(w0[i] == 0.0f);
     for (int64_t i = 0; i < nb; i++)
         assert_true(b0[i] == 0.0f);
     forward_ok(l, src, &dst);
     backward_ok(l, diff_dst, &diff_src);
-    float *w3 = values_of(gw), *b3 = values_of(gb);
+    float *w3 = support_values(gw), *b3 = support_values(gb);
     assert_memory_equal(w3, w1, (size_t)nw * sizeof *w1);
     assert_memory_equal(b3, b1, (size_t)nb * sizeof *b1);
 
@@ -675,21 +622,14 @@ static void test_conv_gradients_accumulate(void **state)
 static void check_no_diff_src(ganet_context *ctx, const char *name)
 {
     bool transposed = strncmp(name, "convt2d", 7) == 0;
-    ref_file *f = load_case(name);
-    ganet_conv2d_options o = case_options(entry(f, "options"), transposed);
+    ref_file *f = support_load_case("layers", name);
+    ganet_conv2d_options o =
+            case_options(support_entry(f, "options"), transposed);
     ganet_layer *l = make_layer(ctx, &o, transposed);
-    const ref_entry *w = entry(f, "weight");
-    assert_int_equal(ganet_tensor_copy_from(param(l, "weight", false), w->data,
-                                            (size_t)w->count),
-                     GANET_OK);
-    if (o.bias) {
-        const ref_entry *b = entry(f, "bias");
-        assert_int_equal(ganet_tensor_copy_from(param(l, "bias", false),
-                                                b->data, (size_t)b->count),
-                         GANET_OK);
-    }
-    ganet_tensor *src = tensor_from(ctx, entry(f, "src"));
-    ganet_tensor *diff_dst = tensor_from(ctx, entry(f, "diff_dst"));
+    set_params(l, f, o.bias);
+    ganet_tensor *src = support_tensor_from(ctx, support_entry(f, "src"));
+    ganet_tensor *diff_dst =
+            support_tensor_from(ctx, support_entry(f, "diff_dst"));
     const ganet_tensor *dst;
 
     /* Forward creates one primitive, backward by weights one more, and
@@ -700,10 +640,10 @@ static void check_no_diff_src(ganet_context *ctx, const char *name)
     backward_ok(l, diff_dst, NULL);
     assert_int_equal(stats_of(ctx).primitives_created, p0 + 2);
     compare(name, "diff_weight", param(l, "weight", true),
-            entry(f, "diff_weight"));
+            support_entry(f, "diff_weight"));
     if (o.bias)
         compare(name, "diff_bias", param(l, "bias", true),
-                entry(f, "diff_bias"));
+                support_entry(f, "diff_bias"));
     forward_ok(l, src, &dst);
     backward_ok(l, diff_dst, NULL);
     assert_int_equal(stats_of(ctx).primitives_created, p0 + 2);
@@ -712,7 +652,7 @@ static void check_no_diff_src(ganet_context *ctx, const char *name)
     const ganet_tensor *diff_src = NULL;
     backward_ok(l, diff_dst, &diff_src);
     assert_int_equal(stats_of(ctx).primitives_created, p0 + 3);
-    compare(name, "diff_src", diff_src, entry(f, "diff_src"));
+    compare(name, "diff_src", diff_src, support_entry(f, "diff_src"));
     ganet_tensor_destroy(src);
     ganet_tensor_destroy(diff_dst);
     ganet_layer_destroy(l);
@@ -747,7 +687,7 @@ static void check_reuse(ganet_context *ctx, bool transposed)
 
     forward_ok(l, a, &dst1);
     backward_ok(l, ga, &diff_src1);
-    float *first = values_of(dst1);
+    float *first = support_values(dst1);
     ganet_context_stats before = stats_of(ctx);
     for (int i = 0; i < 3; i++) {
         forward_ok(l, a, &dst);
@@ -773,7 +713,7 @@ static void check_reuse(ganet_context *ctx, bool transposed)
     forward_ok(l, a, &dst);
     assert_int_equal(stats_of(ctx).primitives_created,
                      after.primitives_created + 4);
-    float *again = values_of(dst);
+    float *again = support_values(dst);
     assert_memory_equal(again, first,
                         (size_t)ganet_tensor_count(dst) * sizeof *first);
     free(first);
@@ -801,7 +741,7 @@ typedef struct moments {
 
 static moments moments_of(const ganet_tensor *t)
 {
-    float *v = values_of(t);
+    float *v = support_values(t);
     int64_t n = ganet_tensor_count(t);
     double s = 0, s2 = 0, m = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -855,9 +795,9 @@ static void test_conv_pytorch_init_bounds(void **state)
     check_uniform(param(rect, "weight", false), 1.0 / sqrt(18.0), false);
     /* ganet_layer_init with the default scheme draws new values in the
      * same range. */
-    float *before = values_of(param(conv, "weight", false));
+    float *before = support_values(param(conv, "weight", false));
     assert_int_equal(ganet_layer_init(conv, GANET_INIT_PYTORCH), GANET_OK);
-    float *after = values_of(param(conv, "weight", false));
+    float *after = support_values(param(conv, "weight", false));
     assert_memory_not_equal(before, after, 64 * sizeof *before);
     check_uniform(param(conv, "weight", false), 1.0 / 16.0, true);
     free(before);
@@ -899,7 +839,7 @@ static float *weights_for_seed(uint64_t seed, bool transposed, bool dcgan)
     ganet_layer *l = make_layer(ctx, &o, transposed);
     if (dcgan)
         assert_int_equal(ganet_layer_init(l, GANET_INIT_DCGAN), GANET_OK);
-    float *v = values_of(param(l, "weight", false));
+    float *v = support_values(param(l, "weight", false));
     ganet_layer_destroy(l);
     ganet_context_destroy(ctx);
     return v;
@@ -1089,8 +1029,8 @@ static probe probe_make(ganet_context *ctx, bool transposed)
     const ganet_tensor *diff_src;
     forward_ok(p.layer, p.src, &p.dst);
     backward_ok(p.layer, p.diff_dst, &diff_src);
-    p.dst_values = values_of(p.dst);
-    p.grad_values = values_of(param(p.layer, "weight", true));
+    p.dst_values = support_values(p.dst);
+    p.grad_values = support_values(param(p.layer, "weight", true));
     p.primitives = stats_of(ctx).primitives_created;
     return p;
 }
@@ -1099,12 +1039,12 @@ static probe probe_make(ganet_context *ctx, bool transposed)
  * still runs backward for its last good forward pass. */
 static void probe_check_unchanged(probe *p)
 {
-    float *v = values_of(p->dst);
+    float *v = support_values(p->dst);
     assert_memory_equal(v, p->dst_values,
                         (size_t)ganet_tensor_count(p->dst) * sizeof *v);
     free(v);
     ganet_tensor *g = param(p->layer, "weight", true);
-    v = values_of(g);
+    v = support_values(g);
     assert_memory_equal(v, p->grad_values,
                         (size_t)ganet_tensor_count(g) * sizeof *v);
     free(v);
@@ -1117,7 +1057,7 @@ static void probe_free(probe *p)
     const ganet_tensor *diff_src;
     backward_ok(p->layer, p->diff_dst, &diff_src);
     ganet_tensor *g = param(p->layer, "weight", true);
-    float *v = values_of(g);
+    float *v = support_values(g);
     for (int64_t i = 0; i < ganet_tensor_count(g); i++)
         assert_true(v[i] == 2.0f * p->grad_values[i]);
     free(v);
@@ -1482,10 +1422,10 @@ static void check_weight_refresh(ganet_context *ctx, bool transposed)
         const ganet_tensor *y2, *ds2;
         forward_ok(l, x, &y);
         backward_ok(l, g, &ds);
-        float *a = values_of(y), *da = values_of(ds);
+        float *a = support_values(y), *da = support_values(ds);
         forward_ok(fresh, x, &y2);
         backward_ok(fresh, g, &ds2);
-        float *b = values_of(y2), *db = values_of(ds2);
+        float *b = support_values(y2), *db = support_values(ds2);
         assert_memory_equal(a, b, (size_t)ganet_tensor_count(y) * sizeof *a);
         assert_memory_equal(da, db,
                             (size_t)ganet_tensor_count(ds) * sizeof *da);
@@ -1530,5 +1470,6 @@ int main(void)
             cmocka_unit_test(test_conv_rejects_null_arguments),
             cmocka_unit_test(test_conv_uses_changed_weights),
     };
-    return cmocka_run_group_tests_name("conv", tests, setup, teardown);
+    return cmocka_run_group_tests_name("conv", tests, setup,
+                                       support_context_teardown);
 }

@@ -14,6 +14,7 @@
 
 #include "dcgan.h"
 #include "ref_data.h"
+#include "test_support.h"
 
 /*
  * Tolerances. The forward values go through eight layers of float sums in
@@ -38,9 +39,10 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    const char *dir = getenv("GANET_TEST_DATA");
+    if (f == NULL)
+        return -1;
     char path[1024];
-    snprintf(path, sizeof path, "%s/dcgan_step.gref", dir ? dir : "tests/data");
+    support_data_path(path, sizeof path, NULL, "dcgan_step");
     f->ref = ref_file_load(path);
     if (f->ref == NULL || ganet_context_create(NULL, &f->ctx) != GANET_OK) {
         ref_file_free(f->ref);
@@ -62,29 +64,7 @@ static int teardown(void **state)
 
 static const ref_entry *entry(const fixture *f, const char *name)
 {
-    const ref_entry *e = ref_file_find(f->ref, name);
-    if (e == NULL)
-        fail_msg("reference entry '%s' is missing", name);
-    return e;
-}
-
-static void load(ganet_tensor *t, const ref_entry *e)
-{
-    assert_int_equal(ganet_tensor_count(t), e->count);
-    assert_int_equal(ganet_tensor_copy_from(t, e->data, (size_t)e->count),
-                     GANET_OK);
-}
-
-static void expect_tensor(const ganet_tensor *t, const ref_entry *e,
-                          double atol, double rtol)
-{
-    assert_int_equal(ganet_tensor_count(t), e->count);
-    float *got = malloc((size_t)e->count * sizeof *got);
-    assert_int_equal(ganet_tensor_copy_to(t, got, (size_t)e->count), GANET_OK);
-    double err = ref_max_error(got, e->data, e->count, atol, rtol);
-    free(got);
-    if (err > 1.0)
-        fail_msg("%s: error %.3g times the tolerance", e->name, err);
+    return support_entry(f->ref, name);
 }
 
 static void expect_scalar(float got, const ref_entry *e)
@@ -106,9 +86,10 @@ static void each_param(const fixture *f, ganet_layer *net, const char *tag,
         assert_int_equal(ganet_layer_param(net, i, NULL, &value, NULL),
                          GANET_OK);
         if (expect)
-            expect_tensor(value, entry(f, name), PARAM_ATOL, PARAM_RTOL);
+            support_expect_close(value, entry(f, name), PARAM_ATOL, PARAM_RTOL,
+                                 NULL);
         else
-            load(value, entry(f, name));
+            support_load_entry(value, entry(f, name));
     }
 }
 
@@ -125,9 +106,10 @@ static void expect_running_stats(const fixture *f, ganet_layer *net,
                          GANET_OK);
         char name[64];
         snprintf(name, sizeof name, "%s.bn%d.running_mean", tag, j);
-        expect_tensor(mean, entry(f, name), VALUE_ATOL, VALUE_RTOL);
+        support_expect_close(mean, entry(f, name), VALUE_ATOL, VALUE_RTOL,
+                             NULL);
         snprintf(name, sizeof name, "%s.bn%d.running_var", tag, j);
-        expect_tensor(var, entry(f, name), VALUE_ATOL, VALUE_RTOL);
+        support_expect_close(var, entry(f, name), VALUE_ATOL, VALUE_RTOL, NULL);
     }
 }
 
@@ -137,7 +119,7 @@ static ganet_tensor *tensor_of(const fixture *f, const char *name)
     ganet_tensor *t;
     assert_int_equal(ganet_tensor_create(f->ctx, e->rank, e->dims, &t),
                      GANET_OK);
-    load(t, e);
+    support_load_entry(t, e);
     return t;
 }
 
@@ -221,7 +203,7 @@ static void test_dcgan_fake_batch_matches_pytorch(void **state)
     const ganet_tensor *fake;
     assert_int_equal(ganet_layer_forward(g, noise, GANET_MODE_TRAINING, &fake),
                      GANET_OK);
-    expect_tensor(fake, entry(f, "fake"), VALUE_ATOL, VALUE_RTOL);
+    support_expect_close(fake, entry(f, "fake"), VALUE_ATOL, VALUE_RTOL, NULL);
     ganet_tensor_destroy(noise);
     ganet_layer_destroy(g);
 }

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "ganet/idx.h"
+#include "test_support.h"
 
 #define FASHION_LABELS                                                         \
     "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz"
@@ -30,10 +31,7 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/ganet-idx-XXXXXX",
-             tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (mkdtemp(f->dir) == NULL) {
+    if (support_tmpdir_create(f->dir, sizeof f->dir, "ganet-idx") != 0) {
         free(f);
         return -1;
     }
@@ -44,19 +42,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[400];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    support_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }
@@ -65,14 +51,6 @@ static const char *file_in(fixture *f, const char *name)
 {
     snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
     return f->path;
-}
-
-static void write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, size, fp), size);
-    assert_int_equal(fclose(fp), 0);
 }
 
 static void write_gzip(const char *path, const void *data, size_t size)
@@ -90,18 +68,6 @@ static long file_size(const char *path)
     return (long)sb.st_size;
 }
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 static void roundtrip(fixture *f, const char *name,
                       ganet_idx_compression compression)
 {
@@ -113,7 +79,7 @@ static void roundtrip(fixture *f, const char *name,
     const char *path = file_in(f, name);
     assert_int_equal(ganet_idx_write(&src, path, compression), GANET_OK);
     /* The temporary file is gone: only the result is left. */
-    assert_int_equal(count_entries(f->dir), 1);
+    assert_int_equal(support_count_entries(f->dir), 1);
 
     ganet_idx *got = NULL;
     assert_int_equal(ganet_idx_read(path, &got), GANET_OK);
@@ -158,12 +124,12 @@ static void test_idx_write_replaces_whole_file(void **state)
 {
     fixture *f = *state;
     const char *path = file_in(f, "labels.idx");
-    write_bytes(path, "old contents", 12);
+    support_write_file(path, "old contents", 12);
     uint8_t labels[5] = {1, 2, 3, 4, 5};
     ganet_idx src = {.rank = 1, .dims = {5}, .count = 5, .data = labels};
     assert_int_equal(ganet_idx_write(&src, path, GANET_IDX_PLAIN), GANET_OK);
     assert_int_equal(file_size(path), 4 + 4 + 5);
-    assert_int_equal(count_entries(f->dir), 1);
+    assert_int_equal(support_count_entries(f->dir), 1);
 
     /* A refused write leaves the old file as it was. */
     src.count = 4;
@@ -171,7 +137,7 @@ static void test_idx_write_replaces_whole_file(void **state)
                      GANET_ERR_SHAPE);
     assert_non_null(strstr(ganet_last_error(), "count is 4"));
     assert_int_equal(file_size(path), 13);
-    assert_int_equal(count_entries(f->dir), 1);
+    assert_int_equal(support_count_entries(f->dir), 1);
 }
 
 static void test_idx_write_rejects_bad_arguments(void **state)
@@ -202,7 +168,7 @@ static void test_idx_write_rejects_bad_arguments(void **state)
     src.data = NULL;
     assert_int_equal(ganet_idx_write(&src, path, GANET_IDX_PLAIN),
                      GANET_ERR_NULL_POINTER);
-    assert_int_equal(count_entries(f->dir), 0);
+    assert_int_equal(support_count_entries(f->dir), 0);
 
     /* A folder that does not exist cannot hold the temporary file. */
     src.data = data;
@@ -238,7 +204,7 @@ static void test_idx_read_missing_file(void **state)
 static ganet_status read_raw(fixture *f, const void *bytes, size_t size)
 {
     const char *path = file_in(f, "raw.idx");
-    write_bytes(path, bytes, size);
+    support_write_file(path, bytes, size);
     ganet_idx *got = (ganet_idx *)1;
     ganet_status st = ganet_idx_read(path, &got);
     if (st != GANET_OK)

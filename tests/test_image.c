@@ -20,6 +20,7 @@
 #include "ganet/context.h"
 #include "ganet/image.h"
 #include "ganet/tensor.h"
+#include "test_support.h"
 
 typedef struct fixture {
     ganet_context *ctx;
@@ -32,34 +33,23 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     if (f == NULL)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/ganet-image-XXXXXX",
-             tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (mkdtemp(f->dir) == NULL ||
-        ganet_context_create(NULL, &f->ctx) != GANET_OK) {
-        free(f);
-        return -1;
+    if (support_tmpdir_create(f->dir, sizeof f->dir, "ganet-image") != 0)
+        goto fail;
+    if (ganet_context_create(NULL, &f->ctx) != GANET_OK) {
+        support_tmpdir_remove(f->dir);
+        goto fail;
     }
     *state = f;
     return 0;
+fail:
+    free(f);
+    return -1;
 }
 
 static int teardown(void **state)
 {
     fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[400];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", f->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(f->dir);
+    support_tmpdir_remove(f->dir);
     ganet_context_destroy(f->ctx);
     free(f);
     return 0;
@@ -71,46 +61,11 @@ static const char *file_in(fixture *f, const char *name)
     return f->path;
 }
 
-static void write_bytes(const char *path, const void *data, size_t size)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, size, fp), size);
-    assert_int_equal(fclose(fp), 0);
-}
-
-/* The whole file in a malloc'ed buffer. */
-static uint8_t *read_bytes(const char *path, size_t *size)
-{
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    *size = (size_t)sb.st_size;
-    uint8_t *buf = malloc(*size);
-    assert_non_null(buf);
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fread(buf, 1, *size, fp), *size);
-    fclose(fp);
-    return buf;
-}
-
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
-}
-
 /* Write bytes, read them as an image, return the status. */
 static ganet_status read_raw(fixture *f, const void *bytes, size_t size)
 {
     const char *path = file_in(f, "raw.img");
-    write_bytes(path, bytes, size);
+    support_write_file(path, bytes, size);
     ganet_image *got = (ganet_image *)1;
     ganet_status st = ganet_image_read(path, &got);
     if (st != GANET_OK)
@@ -133,7 +88,7 @@ static void png_roundtrip(fixture *f, int64_t height, int64_t width,
                              .pixels = pixels};
     const char *path = file_in(f, "roundtrip.png");
     assert_int_equal(ganet_image_write_png(&src, path), GANET_OK);
-    assert_int_equal(count_entries(f->dir), 1);
+    assert_int_equal(support_count_entries(f->dir), 1);
     ganet_image *got = NULL;
     assert_int_equal(ganet_image_read(path, &got), GANET_OK);
     assert_int_equal(got->height, height);
@@ -242,7 +197,7 @@ static void jpeg_roundtrip(fixture *f, int channels)
     unsigned long size;
     uint8_t *jpeg = make_jpeg(pixels, H, W, channels, &size);
     const char *path = file_in(f, "photo.jpg");
-    write_bytes(path, jpeg, size);
+    support_write_file(path, jpeg, size);
     free(jpeg);
 
     ganet_image *got = NULL;
@@ -307,7 +262,7 @@ static void test_image_read_rejects_truncated_png(void **state)
     const char *path = file_in(f, "whole.png");
     assert_int_equal(ganet_image_write_png(&src, path), GANET_OK);
     size_t size;
-    uint8_t *bytes = read_bytes(path, &size);
+    uint8_t *bytes = support_read_file(path, &size);
     /* Inside the header, inside the data, and just before the end. */
     assert_int_equal(read_raw(f, bytes, 20), GANET_ERR_FORMAT);
     assert_int_equal(read_raw(f, bytes, size / 2), GANET_ERR_FORMAT);
@@ -387,7 +342,7 @@ static void test_image_write_png_rejects_bad_arguments(void **state)
     img.pixels = pixels;
     assert_int_equal(ganet_image_write_png(NULL, path), GANET_ERR_NULL_POINTER);
     assert_int_equal(ganet_image_write_png(&img, NULL), GANET_ERR_NULL_POINTER);
-    assert_int_equal(count_entries(f->dir), 0);
+    assert_int_equal(support_count_entries(f->dir), 0);
     assert_int_equal(ganet_image_write_png(&img, file_in(f, "no/dir.png")),
                      GANET_ERR_IO);
 }
@@ -484,7 +439,7 @@ static void test_image_write_grid_rejects_bad_arguments(void **state)
                      GANET_ERR_NULL_POINTER);
     assert_int_equal(ganet_image_write_grid(two, 1, NULL),
                      GANET_ERR_NULL_POINTER);
-    assert_int_equal(count_entries(f->dir), 0);
+    assert_int_equal(support_count_entries(f->dir), 0);
     ganet_tensor_destroy(flat);
     ganet_tensor_destroy(two);
 }

@@ -11,21 +11,7 @@
 #include <cmocka.h>
 
 #include "ganet/ganet.h"
-
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
-}
+#include "test_support.h"
 
 /* Conv2d(1 -> 2, kernel 3, padding 1) -> ReLU -> Conv2d(2 -> 1, kernel
  * 3, padding 1): parameters "0.weight", "0.bias", "2.weight", "2.bias". */
@@ -158,5 +144,6 @@ int main(void)
             cmocka_unit_test(test_layer_check_names_a_bad_gradient),
             cmocka_unit_test(test_layer_check_rejects_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, support_context_setup,
+                                  support_context_teardown);
 }

@@ -15,6 +15,7 @@
 #include "ganet/loss.h"
 #include "internal.h"
 #include "ref_data.h"
+#include "test_support.h"
 
 /*
  * Tolerances against PyTorch. The loss is summed in double here and in
@@ -31,52 +32,15 @@
 #define GRAD_RTOL 1e-5
 #define GRAD_ATOL 1e-7
 
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
-}
-
-static ref_file *load_case(const char *folder, const char *name)
-{
-    const char *dir = getenv("GANET_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s/%s.gref", dir ? dir : "tests/data",
-             folder, name);
-    ref_file *f = ref_file_load(path);
-    if (f == NULL)
-        fail_msg("cannot load %s", path);
-    return f;
-}
-
-static const ref_entry *entry(const ref_file *f, const char *name)
-{
-    const ref_entry *e = ref_file_find(f, name);
-    if (e == NULL)
-        fail_msg("reference entry '%s' is missing", name);
-    return e;
-}
-
 /* A tensor of a reference entry's shape (rank 0 becomes [1]) and values. */
 static ganet_tensor *tensor_from(ganet_context *ctx, const ref_entry *e)
 {
+    if (e->rank > 0)
+        return support_tensor_from(ctx, e);
     const int64_t one[1] = {1};
     ganet_tensor *t = NULL;
-    assert_true(e->rank <= GANET_MAX_RANK);
-    assert_int_equal(ganet_tensor_create(ctx, e->rank ? e->rank : 1,
-                                         e->rank ? e->dims : one, &t),
-                     GANET_OK);
-    assert_int_equal(ganet_tensor_copy_from(t, e->data, (size_t)e->count),
-                     GANET_OK);
+    assert_int_equal(ganet_tensor_create(ctx, 1, one, &t), GANET_OK);
+    support_load_entry(t, e);
     return t;
 }
 
@@ -137,11 +101,12 @@ static void test_loss_matches_pytorch(void **state)
     ganet_context *ctx = *state;
     double worst_loss = 0, worst_grad = 0;
     for (size_t c = 0; c < sizeof loss_cases / sizeof *loss_cases; c++) {
-        ref_file *f = load_case("losses", loss_cases[c]);
-        const ref_entry *opt = entry(f, "options");
-        const ref_entry *in = entry(f, "input"), *tg = entry(f, "target");
-        const ref_entry *ref_loss = entry(f, "loss");
-        const ref_entry *ref_grad = entry(f, "diff_input");
+        ref_file *f = support_load_case("losses", loss_cases[c]);
+        const ref_entry *opt = support_entry(f, "options");
+        const ref_entry *in = support_entry(f, "input"),
+                        *tg = support_entry(f, "target");
+        const ref_entry *ref_loss = support_entry(f, "loss");
+        const ref_entry *ref_grad = support_entry(f, "diff_input");
         ganet_loss *loss = make_loss(ctx, (ganet_loss_kind)opt->data[0],
                                      (ganet_reduction)opt->data[1]);
         ganet_tensor *x = tensor_from(ctx, in), *t = tensor_from(ctx, tg);
@@ -623,5 +588,6 @@ int main(void)
             cmocka_unit_test(test_loss_rejects_null_arguments),
             cmocka_unit_test(test_loss_create_rejects_bad_arguments),
     };
-    return cmocka_run_group_tests_name("loss", tests, setup, teardown);
+    return cmocka_run_group_tests_name("loss", tests, support_context_setup,
+                                       support_context_teardown);
 }

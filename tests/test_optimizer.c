@@ -21,6 +21,7 @@
 #include "ganet/sequential.h"
 #include "internal.h"
 #include "ref_data.h"
+#include "test_support.h"
 
 /*
  * Tolerances against PyTorch after 20 steps. The optimizers' own
@@ -34,41 +35,6 @@
 #define OPTIM_ATOL 1e-6
 #define OPTIM_STEPS 20
 #define NET_PARAMS 5
-
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
-}
-
-static ref_file *load_case(const char *name)
-{
-    const char *dir = getenv("GANET_TEST_DATA");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/optim/%s.gref", dir ? dir : "tests/data",
-             name);
-    ref_file *f = ref_file_load(path);
-    if (f == NULL)
-        fail_msg("cannot load %s", path);
-    return f;
-}
-
-static const ref_entry *entry(const ref_file *f, const char *name)
-{
-    const ref_entry *e = ref_file_find(f, name);
-    if (e == NULL)
-        fail_msg("reference entry '%s' is missing", name);
-    return e;
-}
 
 /* The child is passed by address: the constructor's call and a read of
  * the child in the same argument list would be unsequenced. */
@@ -117,25 +83,15 @@ static ganet_tensor *param(ganet_layer *net, int i, ganet_tensor **grad)
 
 static ganet_tensor *tensor_from(ganet_context *ctx, const ref_entry *e)
 {
-    ganet_tensor *t = NULL;
     assert_int_equal(e->rank, 4);
-    assert_int_equal(ganet_tensor_create(ctx, 4, e->dims, &t), GANET_OK);
-    assert_int_equal(ganet_tensor_copy_from(t, e->data, (size_t)e->count),
-                     GANET_OK);
-    return t;
+    return support_tensor_from(ctx, e);
 }
 
 /* Largest error of a tensor against a reference entry, in units of the
  * tolerance. */
 static double tensor_error(const ganet_tensor *t, const ref_entry *e)
 {
-    assert_int_equal(ganet_tensor_count(t), e->count);
-    float *v = calloc((size_t)e->count, sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)e->count), GANET_OK);
-    double err = ref_max_error(v, e->data, e->count, OPTIM_ATOL, OPTIM_RTOL);
-    free(v);
-    return err;
+    return support_max_error(t, e, OPTIM_ATOL, OPTIM_RTOL);
 }
 
 /* The optimizer a case's options describe: [kind, lr, beta1 | momentum,
@@ -196,19 +152,20 @@ static const char *const optim_cases[] = {
 
 static void run_case(ganet_context *ctx, const char *name, double *worst)
 {
-    ref_file *f = load_case(name);
+    ref_file *f = support_load_case("optim", name);
     ganet_layer *net = make_net(ctx);
     char key[64];
     for (int i = 0; i < NET_PARAMS; i++) {
         snprintf(key, sizeof key, "param.%d.init", i);
-        const ref_entry *e = entry(f, key);
+        const ref_entry *e = support_entry(f, key);
         assert_int_equal(ganet_tensor_copy_from(param(net, i, NULL), e->data,
                                                 (size_t)e->count),
                          GANET_OK);
     }
-    ganet_tensor *src = tensor_from(ctx, entry(f, "src"));
-    ganet_tensor *target = tensor_from(ctx, entry(f, "target"));
-    ganet_optimizer *opt = optimizer_for(net, entry(f, "options")->data);
+    ganet_tensor *src = tensor_from(ctx, support_entry(f, "src"));
+    ganet_tensor *target = tensor_from(ctx, support_entry(f, "target"));
+    ganet_optimizer *opt =
+            optimizer_for(net, support_entry(f, "options")->data);
     ganet_loss *loss = NULL;
     assert_int_equal(
             ganet_loss_create(ctx, GANET_LOSS_BCE, GANET_REDUCTION_MEAN, &loss),
@@ -217,21 +174,21 @@ static void run_case(ganet_context *ctx, const char *name, double *worst)
     float losses[OPTIM_STEPS];
     for (int k = 0; k < OPTIM_STEPS; k++)
         losses[k] = train_step(net, opt, loss, src, target);
-    const ref_entry *ref_losses = entry(f, "loss");
+    const ref_entry *ref_losses = support_entry(f, "loss");
     assert_int_equal(ref_losses->count, OPTIM_STEPS);
     double errors[3] = {ref_max_error(losses, ref_losses->data, OPTIM_STEPS,
                                       OPTIM_ATOL, OPTIM_RTOL),
                         0, 0};
     for (int i = 0; i < NET_PARAMS; i++) {
         snprintf(key, sizeof key, "param.%d.final", i);
-        double e = tensor_error(param(net, i, NULL), entry(f, key));
+        double e = tensor_error(param(net, i, NULL), support_entry(f, key));
         errors[1] = e > errors[1] ? e : errors[1];
     }
     ganet_tensor *mean = NULL, *var = NULL;
     assert_int_equal(ganet_layer_buffer(net, 0, NULL, &mean), GANET_OK);
     assert_int_equal(ganet_layer_buffer(net, 1, NULL, &var), GANET_OK);
-    errors[2] = fmax(tensor_error(mean, entry(f, "running_mean.final")),
-                     tensor_error(var, entry(f, "running_var.final")));
+    errors[2] = fmax(tensor_error(mean, support_entry(f, "running_mean.final")),
+                     tensor_error(var, support_entry(f, "running_var.final")));
     print_message("%-24s losses %.3g, parameters %.3g, running stats %.3g "
                   "(1 = tolerance)\n",
                   name, errors[0], errors[1], errors[2]);
@@ -389,19 +346,9 @@ static void set_gradients(ganet_layer *net, float seed)
     }
 }
 
-/* All values of a tensor, owned by the caller. */
-static float *values(const ganet_tensor *t)
-{
-    int64_t n = ganet_tensor_count(t);
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)n), GANET_OK);
-    return v;
-}
-
 static void assert_tensor_equals(const ganet_tensor *t, const float *v)
 {
-    float *now = values(t);
+    float *now = support_values(t);
     assert_memory_equal(now, v, (size_t)ganet_tensor_count(t) * sizeof *v);
     free(now);
 }
@@ -421,11 +368,11 @@ static void test_optimizer_refuses_nonfinite_gradient(void **state)
 
     float *before[NET_PARAMS], *states[3 * NET_PARAMS];
     for (int i = 0; i < NET_PARAMS; i++)
-        before[i] = values(param(net, i, NULL));
+        before[i] = support_values(param(net, i, NULL));
     for (int i = 0; i < 3 * NET_PARAMS; i++) {
         ganet_tensor *s;
         assert_int_equal(ganet_optimizer_state(opt, i, NULL, &s), GANET_OK);
-        states[i] = values(s);
+        states[i] = support_values(s);
     }
     const float bad[2] = {NAN, -INFINITY};
     for (int k = 0; k < 2; k++) {
@@ -482,7 +429,7 @@ static void test_optimizer_state_names_and_counts(void **state)
         assert_string_equal(name, expected[i]);
         /* Shaped like Conv2d(1,4,3)'s weight and zero-filled. */
         assert_int_equal(ganet_tensor_count(value), 4 * 1 * 3 * 3);
-        float *v = values(value);
+        float *v = support_values(value);
         for (int k = 0; k < 36; k++)
             assert_true(v[k] == 0.0f);
         free(v);
@@ -522,11 +469,11 @@ static void check_restore(ganet_layer *net, ganet_optimizer *first,
     float *saved_params[NET_PARAMS], *saved_states[3 * NET_PARAMS];
     assert_true(nstates <= 3 * NET_PARAMS);
     for (int i = 0; i < NET_PARAMS; i++)
-        saved_params[i] = values(param(net, i, NULL));
+        saved_params[i] = support_values(param(net, i, NULL));
     for (int i = 0; i < nstates; i++) {
         ganet_tensor *s;
         assert_int_equal(ganet_optimizer_state(first, i, NULL, &s), GANET_OK);
-        saved_states[i] = values(s);
+        saved_states[i] = support_values(s);
     }
     int64_t steps = ganet_optimizer_get_step_count(first);
 
@@ -534,7 +481,7 @@ static void check_restore(ganet_layer *net, ganet_optimizer *first,
     assert_int_equal(ganet_optimizer_step(first), GANET_OK);
     float *expected[NET_PARAMS];
     for (int i = 0; i < NET_PARAMS; i++)
-        expected[i] = values(param(net, i, NULL));
+        expected[i] = support_values(param(net, i, NULL));
 
     for (int i = 0; i < NET_PARAMS; i++) {
         ganet_tensor *p = param(net, i, NULL);
@@ -600,8 +547,8 @@ static void test_optimizer_touches_only_its_parameters(void **state)
     float *before[NET_PARAMS], *grads[NET_PARAMS];
     for (int i = 0; i < NET_PARAMS; i++) {
         ganet_tensor *g;
-        before[i] = values(param(net, i, &g));
-        grads[i] = values(g);
+        before[i] = support_values(param(net, i, &g));
+        grads[i] = support_values(g);
     }
     assert_int_equal(ganet_optimizer_step(opt), GANET_OK);
     assert_int_equal(ganet_optimizer_zero_grad(opt), GANET_OK);
@@ -612,7 +559,7 @@ static void test_optimizer_touches_only_its_parameters(void **state)
             assert_tensor_equals(g, grads[i]);
         } else {
             int64_t n = ganet_tensor_count(g);
-            float *v = values(g), *pv = values(p);
+            float *v = support_values(g), *pv = support_values(p);
             for (int64_t k = 0; k < n; k++)
                 assert_true(v[k] == 0.0f);
             assert_memory_not_equal(pv, before[i], (size_t)n * sizeof *pv);
@@ -675,12 +622,12 @@ static void test_optimizer_set_lr_takes_effect(void **state)
     assert_int_equal(ganet_sgd_create(net, &o, &opt), GANET_OK);
     set_gradients(net, 0.25f);
     ganet_tensor *grad, *p = param(net, 0, &grad);
-    float *before = values(p), *g = values(grad);
+    float *before = support_values(p), *g = support_values(grad);
     assert_int_equal(ganet_optimizer_step(opt), GANET_OK);
     assert_tensor_equals(p, before);
     assert_int_equal(ganet_optimizer_set_lr(opt, 0.5f), GANET_OK);
     assert_int_equal(ganet_optimizer_step(opt), GANET_OK);
-    float *after = values(p);
+    float *after = support_values(p);
     /* Plain SGD: p - lr * g, one rounding (PyTorch's add with alpha). */
     for (int64_t k = 0; k < ganet_tensor_count(p); k++)
         assert_true(after[k] == fmaf(-0.5f, g[k], before[k]));
@@ -728,5 +675,7 @@ int main(void)
             cmocka_unit_test(test_optimizer_set_lr_takes_effect),
             cmocka_unit_test(test_optimizer_steady_loop_does_not_allocate),
     };
-    return cmocka_run_group_tests_name("optimizer", tests, setup, teardown);
+    return cmocka_run_group_tests_name("optimizer", tests,
+                                       support_context_setup,
+                                       support_context_teardown);
 }

@@ -139,6 +139,24 @@ run sample 0 "$bin/dcgan_sample" --checkpoint "$tmp/a/dcgan.ckpt" \
         fail "samples.idx has $size bytes, expected $((16 + 16 * 32 * 32))"
 }
 
+# A folder of images as the data: the two PNGs just written (other files
+# are passed over), scaled and cropped to 32x32, gray and as RGB.
+mkdir "$tmp/folder"
+cp "$tmp/s/samples.png" "$tmp/s/interpolation.png" "$tmp/folder/" &&
+    echo "not an image" >"$tmp/folder/notes.txt" && {
+    run folder 0 "$bin/dcgan_train" --dataset folder --data "$tmp/folder" \
+        --batch-size 2 --ngf 8 --ndf 8 --dry-run --out "$tmp/f" &&
+        expect folder "2 images of 1x32x32" &&
+        expect folder "dry run: one iteration done"
+    run folder_rgb 0 "$bin/dcgan_train" --dataset folder \
+        --data "$tmp/folder" --channels 3 --batch-size 2 --ngf 8 --ndf 8 \
+        --dry-run --out "$tmp/f" &&
+        expect folder_rgb "2 images of 3x32x32"
+}
+run folder_empty 1 "$bin/dcgan_train" --dataset folder --data "$tmp/f" \
+    --dry-run --out "$tmp/f" &&
+    expect folder_empty "no .png or .jpg file"
+
 # Bad input: a message and a non-zero status, never a crash.
 run bad_option 2 "$bin/dcgan_train" --no-such-option
 run bad_option_sample 2 "$bin/dcgan_sample" --no-such-option

@@ -17,21 +17,7 @@
 #include "ganet/conv.h"
 #include "ganet/sequential.h"
 #include "internal.h"
-
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
-}
+#include "test_support.h"
 
 static ganet_layer *conv(ganet_context *ctx, bool transposed, int64_t cin,
                          int64_t cout, int64_t k, int64_t s, int64_t p,
@@ -89,19 +75,10 @@ static ganet_tensor *filled(ganet_context *ctx, const int64_t *dims,
     return t;
 }
 
-static float *values(const ganet_tensor *t)
-{
-    int64_t n = ganet_tensor_count(t);
-    float *v = malloc((size_t)n * sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(ganet_tensor_copy_to(t, v, (size_t)n), GANET_OK);
-    return v;
-}
-
 static void assert_same_values(const ganet_tensor *a, const ganet_tensor *b)
 {
     assert_int_equal(ganet_tensor_count(a), ganet_tensor_count(b));
-    float *va = values(a), *vb = values(b);
+    float *va = support_values(a), *vb = support_values(b);
     assert_memory_equal(va, vb, (size_t)ganet_tensor_count(a) * sizeof *va);
     free(va);
     free(vb);
@@ -283,7 +260,7 @@ static void test_sequential_equals_children_by_hand(void **state)
     assert_int_equal(ganet_layer_param(ganet_sequential_child(model, 2), 0,
                                        NULL, &w, &gw),
                      GANET_OK);
-    float *gv = values(gw);
+    float *gv = support_values(gw);
     for (int64_t i = 0; i < ganet_tensor_count(gw); i++)
         assert_true(gv[i] == 0.0f);
     free(gv);
@@ -291,7 +268,7 @@ static void test_sequential_equals_children_by_hand(void **state)
     ganet_tensor *bias;
     assert_int_equal(ganet_layer_find_param(model, "2.bias", &bias, NULL),
                      GANET_OK);
-    float *bv = values(bias);
+    float *bv = support_values(bias);
     assert_true(bv[0] == 0.0f && bv[1] == 0.0f);
     free(bv);
 
@@ -326,14 +303,14 @@ static void test_sequential_skips_first_diff_src(void **state)
     assert_int_equal(ganet_context_get_stats(ctx, &s1), GANET_OK);
     /* conv 2: data and weights; ReLU: one; conv 0: weights only. */
     assert_int_equal(s1.primitives_created, s0.primitives_created + 4);
-    float *first = values(g0);
+    float *first = support_values(g0);
 
     assert_int_equal(ganet_layer_zero_grad(model), GANET_OK);
     assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
     assert_non_null(ds);
     assert_int_equal(ganet_context_get_stats(ctx, &s2), GANET_OK);
     assert_int_equal(s2.primitives_created, s1.primitives_created + 1);
-    float *second = values(g0);
+    float *second = support_values(g0);
     assert_memory_equal(first, second,
                         (size_t)ganet_tensor_count(g0) * sizeof *first);
     free(first);
@@ -350,7 +327,7 @@ static ganet_tensor *plain_copy(ganet_context *ctx, const ganet_tensor *t)
     assert_int_equal(ganet_tensor_get_dims(t, dims), GANET_OK);
     ganet_tensor *c = NULL;
     assert_int_equal(ganet_tensor_create(ctx, 4, dims, &c), GANET_OK);
-    float *v = values(t);
+    float *v = support_values(t);
     assert_int_equal(
             ganet_tensor_copy_from(c, v, (size_t)ganet_tensor_count(t)),
             GANET_OK);
@@ -362,7 +339,7 @@ static void assert_close_values(const ganet_tensor *a, const ganet_tensor *b)
 {
     int64_t n = ganet_tensor_count(a);
     assert_int_equal(n, ganet_tensor_count(b));
-    float *va = values(a), *vb = values(b);
+    float *va = support_values(a), *vb = support_values(b);
     for (int64_t i = 0; i < n; i++)
         assert_true(fabsf(va[i] - vb[i]) <= 1e-5f + 1e-4f * fabsf(vb[i]));
     free(va);
@@ -472,7 +449,7 @@ static void test_sequential_requires_grad_off_keeps_gradients(void **state)
     assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
                      GANET_OK);
     assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
-    float *with = values(ds);
+    float *with = support_values(ds);
 
     assert_int_equal(ganet_layer_zero_grad(model), GANET_OK);
     assert_int_equal(ganet_layer_set_requires_grad(model, false), GANET_OK);
@@ -481,13 +458,13 @@ static void test_sequential_requires_grad_off_keeps_gradients(void **state)
     assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
                      GANET_OK);
     assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
-    float *without = values(ds);
+    float *without = support_values(ds);
     assert_memory_equal(with, without,
                         (size_t)ganet_tensor_count(ds) * sizeof *with);
     for (int i = 0; i < ganet_layer_param_count(model); i++) {
         ganet_tensor *g;
         assert_int_equal(ganet_layer_param(model, i, NULL, NULL, &g), GANET_OK);
-        float *gv = values(g);
+        float *gv = support_values(g);
         for (int64_t j = 0; j < ganet_tensor_count(g); j++)
             assert_true(gv[j] == 0.0f);
         free(gv);
@@ -694,5 +671,7 @@ int main(void)
             cmocka_unit_test(test_sequential_summary_truncates),
             cmocka_unit_test(test_sequential_summary_stops_at_shape_error),
     };
-    return cmocka_run_group_tests_name("sequential", tests, setup, teardown);
+    return cmocka_run_group_tests_name("sequential", tests,
+                                       support_context_setup,
+                                       support_context_teardown);
 }

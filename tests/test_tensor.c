@@ -11,26 +11,12 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "test_support.h"
 
 /* The plain index of (a, b, c, d) in dims. */
 static int64_t plain_index(const int64_t *dims, int a, int b, int c, int d)
 {
     return ((a * dims[1] + b) * dims[2] + c) * dims[3] + d;
-}
-
-static int setup(void **state)
-{
-    ganet_context *ctx;
-    if (ganet_context_create(NULL, &ctx) != GANET_OK)
-        return -1;
-    *state = ctx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ganet_context_destroy(*state);
-    return 0;
 }
 
 static void test_tensor_create_and_query(void **state)
@@ -398,5 +384,6 @@ int main(void)
             cmocka_unit_test(test_tensor_convert_blocked_weights),
             cmocka_unit_test(test_tensor_version_counts_changes),
     };
-    return cmocka_run_group_tests_name("tensor", tests, setup, teardown);
+    return cmocka_run_group_tests_name("tensor", tests, support_context_setup,
+                                       support_context_teardown);
 }

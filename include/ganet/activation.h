@@ -5,6 +5,8 @@
  * They have no parameters and keep the input's shape. Gradients are
  * PyTorch's, including at the kink: ReLU's and LeakyReLU's derivative at
  * exactly 0 is that of the negative side.
+ *
+ * Thread safety: as its context (one thread at a time).
  */
 #ifndef GANET_ACTIVATION_H
 #define GANET_ACTIVATION_H

@@ -13,6 +13,15 @@
  * Weights are stored in PyTorch's layout: Conv2d (C_out, C_in, kH, kW),
  * ConvTranspose2d (C_in, C_out, kH, kW); bias (C_out). Groups are not
  * supported.
+ *
+ * Not supported yet: a ConvTranspose2d whose output_padding exceeds its
+ * padding by the stride or more (possible in PyTorch only when the
+ * dilation is larger than the stride, e.g. stride 1, dilation 2, padding 0,
+ * output_padding 1). oneDNN cannot compute those extra rows; the first
+ * forward pass returns #GANET_ERR_UNIMPLEMENTED naming the numbers. No
+ * DC-GAN uses such a layer.
+ *
+ * Thread safety: as its context (one thread at a time).
  */
 #ifndef GANET_CONV_H
 #define GANET_CONV_H
