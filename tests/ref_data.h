@@ -14,11 +14,11 @@
 #define REF_MAX_RANK 5
 
 typedef struct ref_entry {
-    char *name;                  /* NUL-terminated copy of the name */
-    int rank;                    /* 0..REF_MAX_RANK */
-    int64_t dims[REF_MAX_RANK];  /* dims[rank..] are 0 */
-    int64_t count;               /* product of dims; 1 for rank 0 */
-    float *data;                 /* count values, row-major */
+    char *name; /* NUL-terminated copy of the name */
+    int rank; /* 0..REF_MAX_RANK */
+    int64_t dims[REF_MAX_RANK]; /* dims[rank..] are 0 */
+    int64_t count; /* product of dims; 1 for rank 0 */
+    float *data; /* count values, row-major */
 } ref_entry;
 
 typedef struct ref_file {
@@ -43,7 +43,7 @@ const ref_entry *ref_file_find(const ref_file *f, const char *name);
  * tolerance.  A NaN on either side, or an infinity not matched exactly,
  * gives INFINITY; count <= 0 gives 0.
  */
-double ref_max_error(const float *actual, const float *expected,
-                     int64_t count, double atol, double rtol);
+double ref_max_error(const float *actual, const float *expected, int64_t count,
+                     double atol, double rtol);
 
 #endif /* GANET_TESTS_REF_DATA_H */

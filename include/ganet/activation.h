@@ -39,8 +39,8 @@ GANET_API ganet_status ganet_relu_create(ganet_context *ctx, ganet_layer **out);
  * @return #GANET_OK; #GANET_ERR_NULL_POINTER; #GANET_ERR_INVALID_ARGUMENT
  *         for a negative or non-finite slope; #GANET_ERR_OUT_OF_MEMORY.
  */
-GANET_API ganet_status ganet_leaky_relu_create(
-        ganet_context *ctx, float slope, ganet_layer **out);
+GANET_API ganet_status ganet_leaky_relu_create(ganet_context *ctx, float slope,
+                                               ganet_layer **out);
 
 /**
  * @brief Create a Tanh layer.
@@ -56,8 +56,8 @@ GANET_API ganet_status ganet_tanh_create(ganet_context *ctx, ganet_layer **out);
  * @param[out] out the new layer, owned by the caller; NULL on failure.
  * @return #GANET_OK; #GANET_ERR_NULL_POINTER; #GANET_ERR_OUT_OF_MEMORY.
  */
-GANET_API ganet_status ganet_sigmoid_create(
-        ganet_context *ctx, ganet_layer **out);
+GANET_API ganet_status ganet_sigmoid_create(ganet_context *ctx,
+                                            ganet_layer **out);
 
 #ifdef __cplusplus
 }

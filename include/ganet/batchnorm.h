@@ -71,8 +71,9 @@ typedef struct ganet_batchnorm2d_options {
  *         for num_features < 1, eps not finite and > 0, or momentum
  *         outside [0, 1] (NaN included); #GANET_ERR_OUT_OF_MEMORY.
  */
-GANET_API ganet_status ganet_batchnorm2d_create(ganet_context *ctx,
-        const ganet_batchnorm2d_options *options, ganet_layer **out);
+GANET_API ganet_status ganet_batchnorm2d_create(
+        ganet_context *ctx, const ganet_batchnorm2d_options *options,
+        ganet_layer **out);
 
 #ifdef __cplusplus
 }

@@ -82,7 +82,8 @@ typedef struct ganet_conv2d_options {
  *         #GANET_ERR_OUT_OF_MEMORY.
  */
 GANET_API ganet_status ganet_conv2d_create(ganet_context *ctx,
-        const ganet_conv2d_options *options, ganet_layer **out);
+                                           const ganet_conv2d_options *options,
+                                           ganet_layer **out);
 
 /**
  * @brief Create a ConvTranspose2d layer, initialised as PyTorch does.
@@ -96,8 +97,9 @@ GANET_API ganet_status ganet_conv2d_create(ganet_context *ctx,
  *         smaller than the stride or the dilation, as in PyTorch);
  *         #GANET_ERR_OVERFLOW; #GANET_ERR_OUT_OF_MEMORY.
  */
-GANET_API ganet_status ganet_conv_transpose2d_create(ganet_context *ctx,
-        const ganet_conv2d_options *options, ganet_layer **out);
+GANET_API ganet_status ganet_conv_transpose2d_create(
+        ganet_context *ctx, const ganet_conv2d_options *options,
+        ganet_layer **out);
 
 #ifdef __cplusplus
 }

@@ -137,9 +137,9 @@ GANET_API ganet_status ganet_loss_forward(ganet_loss *loss,
  *         #GANET_ERR_CONTEXT_MISMATCH; #GANET_ERR_INVALID_ARGUMENT for a
  *         non-finite target, a BCE target outside [0, 1] or a BCE input
  *         element outside [0, 1]; #GANET_ERR_NUMERIC for a NaN BCE input
- *         element, and when the loss is NaN or infinite; #GANET_ERR_OUT_OF_MEMORY;
- *         #GANET_ERR_BACKEND. On failure the loss keeps the state of its
- *         last successful forward pass.
+ *         element, and when the loss is NaN or infinite;
+ * #GANET_ERR_OUT_OF_MEMORY; #GANET_ERR_BACKEND. On failure the loss keeps the
+ * state of its last successful forward pass.
  */
 GANET_API ganet_status ganet_loss_forward_constant(ganet_loss *loss,
                                                    const ganet_tensor *input,

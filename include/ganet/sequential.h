@@ -37,8 +37,8 @@ extern "C" {
  * @param[out] out the new layer, owned by the caller; NULL on failure.
  * @return #GANET_OK; #GANET_ERR_NULL_POINTER; #GANET_ERR_OUT_OF_MEMORY.
  */
-GANET_API ganet_status ganet_sequential_create(
-        ganet_context *ctx, ganet_layer **out);
+GANET_API ganet_status ganet_sequential_create(ganet_context *ctx,
+                                               ganet_layer **out);
 
 /**
  * @brief Append a layer; the Sequential takes ownership on success.
@@ -61,8 +61,8 @@ GANET_API ganet_status ganet_sequential_create(
  *         Sequential, or is @p seq or a Sequential that holds @p seq;
  *         #GANET_ERR_CONTEXT_MISMATCH; #GANET_ERR_OUT_OF_MEMORY.
  */
-GANET_API ganet_status ganet_sequential_add(
-        ganet_layer *seq, ganet_layer *child);
+GANET_API ganet_status ganet_sequential_add(ganet_layer *seq,
+                                            ganet_layer *child);
 
 /**
  * @brief Return the number of children, or 0 for NULL or a non-Sequential.
@@ -78,7 +78,7 @@ GANET_API int ganet_sequential_count(const ganet_layer *seq);
  * or backward replaces the outputs the Sequential handed out.
  */
 GANET_API ganet_layer *ganet_sequential_child(const ganet_layer *seq,
-                                             int index);
+                                              int index);
 
 #ifdef __cplusplus
 }
