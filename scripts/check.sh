@@ -67,7 +67,9 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ASAN_OPTIONS=detect_leaks=1 run_suite build-asan --no-suite install
 
 step "unit tests under valgrind memcheck"
-run_suite build --no-suite install --timeout-multiplier 10 \
+# The program tests are shell scripts: valgrind would check the shell.
+run_suite build --no-suite install --no-suite programs \
+    --timeout-multiplier 10 \
     --wrap="valgrind --quiet --error-exitcode=1 --leak-check=full \
 --errors-for-leak-kinds=definite,indirect \
 --suppressions=$(pwd)/tests/valgrind.supp"
