@@ -248,6 +248,43 @@ static void test_dcgan_discriminator_update_leaves_generator_alone(void **state)
     dcgan_destroy(&gan);
 }
 
+/* After the first iteration has met every shape, the next ones create no
+ * oneDNN primitive and allocate nothing: the steady loop of the design.
+ * Sampling in inference mode in between builds its own primitives once. */
+static void test_dcgan_steady_loop_creates_and_allocates_nothing(void **state)
+{
+    fixture *f = *state;
+    dcgan gan;
+    const dcgan_train_options opts = DCGAN_TRAIN_OPTIONS_DEFAULT;
+    assert_int_equal(dcgan_create(f->ctx, &ref_config, &opts, &gan), GANET_OK);
+    ganet_tensor *real = tensor_of(f, "real");
+    ganet_tensor *noise = tensor_of(f, "noise");
+    dcgan_step_stats s;
+    const ganet_tensor *samples;
+    for (int warm = 0; warm < 2; warm++) {
+        assert_int_equal(dcgan_train_step(&gan, real, noise, &s), GANET_OK);
+        assert_int_equal(ganet_layer_forward(gan.generator, noise,
+                                             GANET_MODE_INFERENCE, &samples),
+                         GANET_OK);
+    }
+    ganet_context_stats before, after;
+    assert_int_equal(ganet_context_get_stats(f->ctx, &before), GANET_OK);
+    for (int step = 0; step < 3; step++) {
+        assert_int_equal(ganet_tensor_fill_normal(noise, 0.0f, 1.0f), GANET_OK);
+        assert_int_equal(dcgan_train_step(&gan, real, noise, &s), GANET_OK);
+    }
+    assert_int_equal(ganet_layer_forward(gan.generator, noise,
+                                         GANET_MODE_INFERENCE, &samples),
+                     GANET_OK);
+    assert_int_equal(ganet_context_get_stats(f->ctx, &after), GANET_OK);
+    assert_int_equal(after.primitives_created, before.primitives_created);
+    assert_int_equal(after.allocations, before.allocations);
+    assert_int_equal(after.bytes_in_use, before.bytes_in_use);
+    ganet_tensor_destroy(noise);
+    ganet_tensor_destroy(real);
+    dcgan_destroy(&gan);
+}
+
 static void test_dcgan_rejects_bad_config(void **state)
 {
     fixture *f = *state;
@@ -273,6 +310,8 @@ int main(void)
             cmocka_unit_test(test_dcgan_step_matches_pytorch),
             cmocka_unit_test(
                     test_dcgan_discriminator_update_leaves_generator_alone),
+            cmocka_unit_test(
+                    test_dcgan_steady_loop_creates_and_allocates_nothing),
             cmocka_unit_test(test_dcgan_rejects_bad_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
