@@ -63,7 +63,11 @@ ganet_status dataset_open_idx(const char *path, int64_t size, int64_t limit,
                               dataset *d)
 {
     ganet_idx *idx;
-    DCGAN_TRY(ganet_idx_read(path, &idx));
+    ganet_status st = ganet_idx_read(path, &idx);
+    if (st != GANET_OK) {
+        fprintf(stderr, "%s\n", ganet_last_error());
+        return st;
+    }
     if (idx->rank != 3) {
         fprintf(stderr,
                 "%s: an image file has 3 dims (N, H, W), this one "
@@ -75,7 +79,7 @@ ganet_status dataset_open_idx(const char *path, int64_t size, int64_t limit,
     int64_t n = idx->dims[0], h = idx->dims[1], w = idx->dims[2];
     if (limit > 0 && limit < n)
         n = limit;
-    ganet_status st = alloc_images(d, n, 1, size);
+    st = alloc_images(d, n, 1, size);
     if (st != GANET_OK) {
         ganet_idx_destroy(idx);
         return st;
@@ -170,8 +174,13 @@ static void place_image(const ganet_image *img, int64_t size, int64_t channels,
 ganet_status dataset_open_folder(const char *dir, int64_t size,
                                  int64_t channels, int64_t limit, dataset *d)
 {
-    if (channels != 1 && channels != 3)
+    if (channels != 1 && channels != 3) {
+        fprintf(stderr,
+                "%s: images are read as 1 (gray) or 3 (RGB) "
+                "channels, not %lld\n",
+                dir, (long long)channels);
         return GANET_ERR_INVALID_ARGUMENT;
+    }
     char **names;
     int64_t total;
     DCGAN_TRY(list_images(dir, &names, &total));

@@ -345,7 +345,13 @@ static ganet_status setup(run *r)
     copts.seed = o->seed;
     copts.num_threads = o->threads;
     RUN_TRY("context", ganet_context_create(&copts, &r->ctx));
-    RUN_TRY("data", open_data(o, r->ctx, &r->data));
+    /* The data sources print what went wrong themselves. */
+    ganet_status st = open_data(o, r->ctx, &r->data);
+    if (st != GANET_OK) {
+        fprintf(stderr, "dcgan_train: no training data (%s)\n",
+                ganet_status_name(st));
+        return st;
+    }
     if (r->data.channels != o->cfg.channels) {
         /* IDX images are gray whatever --channels says. */
         r->o.cfg.channels = r->data.channels;
