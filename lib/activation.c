@@ -18,6 +18,14 @@
  * convolution), which oneDNN runs with its slow reference code: such an
  * input is copied to plain NCHW first, which also hands the model's
  * output to the caller in plain form.
+ *
+ * In place (ganet_layer_set_inplace()), forward writes dst over the input
+ * it ran on and backward writes diff_src over the diff_dst it ran on: the
+ * primitives allow src == dst and diff_dst == diff_src, and backward reads
+ * only dst. The caller's tensors are overwritten only when the Sequential
+ * running the layer allows it (may_overwrite_*); a staged copy is the
+ * layer's own and always may be. The layer's dst and diff_src tensors are
+ * then not allocated at all.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -38,6 +46,9 @@ typedef struct eltwise_layer {
     dnnl_memory_desc_t src_md, md;
     ganet__prim fwd, bwd;
     ganet_tensor *dst, *diff_src;
+    /* The output of the last forward pass: dst, or the tensor it was
+     * written over in place; what backward reads. */
+    const ganet_tensor *out;
     /* The input and the output's gradient converted to md, when they come
      * in another layout. */
     ganet_tensor *src_stage, *diff_dst_stage;
@@ -65,6 +76,7 @@ static void free_shape_state(eltwise_layer *e)
     ganet_tensor_destroy(e->src_stage);
     ganet_tensor_destroy(e->diff_dst_stage);
     e->dst = e->diff_src = e->src_stage = e->diff_dst_stage = NULL;
+    e->out = NULL;
     e->built = false;
 }
 
@@ -87,8 +99,6 @@ static ganet_status build_forward(eltwise_layer *e, const ganet_tensor *src)
                                                e->alg, &e->md, e->alpha, 0.0f),
                 kind);
     GANET__TRY(ganet__prim_create(ctx, &e->fwd, &d, NULL, kind));
-    GANET__TRY(ganet__tensor_ensure(ctx, &e->dst, e->dims));
-    GANET__TRY(ganet__tensor_set_layout(e->dst, &e->md, false));
     e->built = true;
     return GANET_OK;
 }
@@ -101,9 +111,25 @@ static ganet_status build_backward(eltwise_layer *e)
     GANET__DNNL(dnnl_eltwise_backward_desc_init(&d, e->alg, &e->md, &e->md,
                                                 e->alpha, 0.0f),
                 kind);
-    GANET__TRY(ganet__prim_create(e->base.ctx, &e->bwd, &d, e->fwd.pd, kind));
-    GANET__TRY(ganet__tensor_ensure(e->base.ctx, &e->diff_src, e->dims));
-    return ganet__tensor_set_layout(e->diff_src, &e->md, false);
+    return ganet__prim_create(e->base.ctx, &e->bwd, &d, e->fwd.pd, kind);
+}
+
+/* The tensor a result goes to: in (the input the primitive reads) when
+ * the layer is in place and may overwrite it, else the layer's own *own,
+ * created in md on first use. */
+static ganet_status result_tensor(eltwise_layer *e, const ganet_tensor *in,
+                                  bool may_overwrite, ganet_tensor **own,
+                                  ganet_tensor **out)
+{
+    if (e->base.inplace && may_overwrite) {
+        /* The caller allowed it, or in is a staged copy of the layer's. */
+        *out = (ganet_tensor *)in;
+        return GANET_OK;
+    }
+    GANET__TRY(ganet__tensor_ensure(e->base.ctx, own, e->dims));
+    GANET__TRY(ganet__tensor_set_layout(*own, &e->md, false));
+    *out = *own;
+    return GANET_OK;
 }
 
 /* src: (N, C, H, W), any layout -> dst: (N, C, H, W), the same layout */
@@ -121,13 +147,19 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
         }
     }
     const ganet_tensor *x;
+    ganet_tensor *y;
+    e->out = NULL;
     GANET__TRY(ganet__tensor_as(src, &e->md, &e->src_stage, &x));
+    GANET__TRY(
+            result_tensor(e, x, x != src || l->may_overwrite_src, &e->dst, &y));
     dnnl_exec_arg_t args[2] = {
             {DNNL_ARG_SRC, x->mem},
-            {DNNL_ARG_DST, e->dst->mem},
+            {DNNL_ARG_DST, y->mem},
     };
     GANET__TRY(ganet__prim_execute(l->ctx, &e->fwd, 2, args));
-    *dst = e->dst;
+    y->version++;
+    e->out = y;
+    *dst = y;
     return GANET_OK;
 }
 
@@ -140,17 +172,24 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     eltwise_layer *e = as_eltwise(l);
     if (diff_src == NULL)
         return GANET_OK;
+    GANET__CHECK(e->out != NULL, GANET_ERR_STATE,
+                 "%s: the last forward pass failed; run forward again",
+                 l->ops->kind);
     if (!e->bwd.prim)
         GANET__TRY(build_backward(e));
     const ganet_tensor *dd;
+    ganet_tensor *ds;
     GANET__TRY(ganet__tensor_as(diff_dst, &e->md, &e->diff_dst_stage, &dd));
+    GANET__TRY(result_tensor(e, dd, dd != diff_dst || l->may_overwrite_diff_dst,
+                             &e->diff_src, &ds));
     dnnl_exec_arg_t args[3] = {
-            {DNNL_ARG_DST, e->dst->mem},
+            {DNNL_ARG_DST, e->out->mem},
             {DNNL_ARG_DIFF_DST, dd->mem},
-            {DNNL_ARG_DIFF_SRC, e->diff_src->mem},
+            {DNNL_ARG_DIFF_SRC, ds->mem},
     };
     GANET__TRY(ganet__prim_execute(l->ctx, &e->bwd, 3, args));
-    *diff_src = e->diff_src;
+    ds->version++;
+    *diff_src = ds;
     return GANET_OK;
 }
 
@@ -180,14 +219,18 @@ static void destroy(ganet_layer *l)
     free_shape_state(as_eltwise(l));
 }
 
-static const ganet__layer_ops relu_ops = {
-        "ReLU", output_shape, forward, backward, describe, init, destroy};
+static const ganet__layer_ops relu_ops = {"ReLU",   output_shape, forward,
+                                          backward, describe,     init,
+                                          destroy,  true,         false};
 static const ganet__layer_ops leaky_relu_ops = {
-        "LeakyReLU", output_shape, forward, backward, describe, init, destroy};
-static const ganet__layer_ops tanh_ops = {
-        "Tanh", output_shape, forward, backward, describe, init, destroy};
-static const ganet__layer_ops sigmoid_ops = {
-        "Sigmoid", output_shape, forward, backward, describe, init, destroy};
+        "LeakyReLU", output_shape, forward, backward, describe,
+        init,        destroy,      true,    false};
+static const ganet__layer_ops tanh_ops = {"Tanh",   output_shape, forward,
+                                          backward, describe,     init,
+                                          destroy,  true,         false};
+static const ganet__layer_ops sigmoid_ops = {"Sigmoid", output_shape, forward,
+                                             backward,  describe,     init,
+                                             destroy,   true,         false};
 
 static ganet_status create(ganet_context *ctx, const ganet__layer_ops *ops,
                            dnnl_alg_kind_t alg, float alpha, ganet_layer **out,

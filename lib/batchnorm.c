@@ -286,9 +286,10 @@ static void destroy(ganet_layer *l)
         ganet_tensor_destroy(owned[i]);
 }
 
+/* Backward reads the source and the statistics, never dst. */
 static const ganet__layer_ops bn_ops = {"BatchNorm2d", output_shape, forward,
                                         backward,      describe,     init,
-                                        destroy};
+                                        destroy,       false,        true};
 
 static ganet_status check_options(const char *fn,
                                   const ganet_batchnorm2d_options *o)

@@ -489,11 +489,13 @@ static void destroy(ganet_layer *l)
     ganet_tensor_destroy(c->bgrad_step);
 }
 
-static const ganet__layer_ops conv_ops = {
-        "Conv2d", output_shape, forward, backward, describe, init, destroy};
+/* Backward reads the source and the weights, never dst. */
+static const ganet__layer_ops conv_ops = {"Conv2d", output_shape, forward,
+                                          backward, describe,     init,
+                                          destroy,  false,        true};
 static const ganet__layer_ops deconv_ops = {
-        "ConvTranspose2d", output_shape, forward, backward,
-        describe,          init,         destroy};
+        "ConvTranspose2d", output_shape, forward, backward, describe, init,
+        destroy,           false,        true};
 
 static ganet_status check_options(const char *fn, const ganet_conv2d_options *o,
                                   bool transposed)

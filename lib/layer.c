@@ -110,6 +110,23 @@ bool ganet_layer_get_requires_grad(const ganet_layer *layer)
     return layer ? layer->requires_grad : false;
 }
 
+ganet_status ganet_layer_set_inplace(ganet_layer *layer, bool inplace)
+{
+    static const char fn[] = "ganet_layer_set_inplace";
+    GANET__CHECK_NULL(fn, layer);
+    GANET__CHECK(layer->ops->can_inplace, GANET_ERR_UNIMPLEMENTED,
+                 "%s: a %s cannot run in place; only ReLU, LeakyReLU, Tanh "
+                 "and Sigmoid can",
+                 fn, layer->ops->kind);
+    layer->inplace = inplace;
+    return GANET_OK;
+}
+
+bool ganet_layer_get_inplace(const ganet_layer *layer)
+{
+    return layer ? layer->inplace : false;
+}
+
 ganet_context *ganet_layer_context(const ganet_layer *layer)
 {
     return layer ? layer->ctx : NULL;

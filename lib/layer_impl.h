@@ -39,6 +39,12 @@ typedef struct ganet__layer_ops {
     ganet_status (*init)(ganet_layer *l, ganet_init init);
     /* Free the kind's own state; the common part is freed after. */
     void (*destroy)(ganet_layer *l);
+    /* Whether ganet_layer_set_inplace() accepts the kind. */
+    bool can_inplace;
+    /* Whether the forward output and the diff_src of backward are tensors
+     * of the layer's own that its backward does not read, so that an
+     * in-place neighbour in a Sequential may overwrite them. */
+    bool lends_outputs;
 } ganet__layer_ops;
 
 struct ganet_layer {
@@ -60,6 +66,11 @@ struct ganet_layer {
     /* False when backward should leave the parameter gradients alone
      * (and skip computing them where it can). */
     bool requires_grad;
+    /* Asked for with ganet_layer_set_inplace(). */
+    bool inplace;
+    /* Set by the Sequential holding the layer for the length of one call:
+     * the forward source, or the backward diff_dst, may be overwritten. */
+    bool may_overwrite_src, may_overwrite_diff_dst;
 };
 
 /* Fill the common part of a new layer. */

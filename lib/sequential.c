@@ -3,6 +3,13 @@
  * has no tensors of its own; its parameter and buffer lists borrow the
  * children's tensors under names prefixed by the child's index, so that
  * optimizers reading layer->params see the whole model.
+ *
+ * A child set in place (ganet_layer_set_inplace()) is allowed to overwrite
+ * its source only when that is the output of the child before it and that
+ * child's backward does not read it (a convolution or a BatchNorm, whose
+ * kinds say so with lends_outputs), and its diff_dst only when that is the
+ * diff_src of such a child after it. The Sequential's own source and
+ * diff_dst, which belong to the caller, are never overwritten.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,8 +145,15 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
 {
     const seq_layer *s = as_seq(l);
     const ganet_tensor *x = src;
-    for (int i = 0; i < s->n; i++)
-        GANET__TRY(ganet_layer_forward(s->children[i], x, mode, &x));
+    for (int i = 0; i < s->n; i++) {
+        ganet_layer *c = s->children[i];
+        /* x is then the previous child's own output, unread by its
+         * backward; never the caller's source. */
+        c->may_overwrite_src = i > 0 && s->children[i - 1]->ops->lends_outputs;
+        ganet_status st = ganet_layer_forward(c, x, mode, &x);
+        c->may_overwrite_src = false;
+        GANET__TRY(st);
+    }
     *dst = x;
     return GANET_OK;
 }
@@ -155,8 +169,14 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     for (int i = s->n - 1; i >= 0; i--) {
         const ganet_tensor *next = NULL;
         bool want = i > 0 || diff_src != NULL;
-        GANET__TRY(
-                ganet_layer_backward(s->children[i], g, want ? &next : NULL));
+        ganet_layer *c = s->children[i];
+        /* g is then the next child's own diff_src; never the caller's
+         * diff_dst. */
+        c->may_overwrite_diff_dst =
+                i < s->n - 1 && s->children[i + 1]->ops->lends_outputs;
+        ganet_status st = ganet_layer_backward(c, g, want ? &next : NULL);
+        c->may_overwrite_diff_dst = false;
+        GANET__TRY(st);
         g = next;
     }
     if (diff_src)
@@ -191,8 +211,9 @@ static void destroy(ganet_layer *l)
     free(s->children);
 }
 
-static const ganet__layer_ops seq_ops = {
-        "Sequential", output_shape, forward, backward, describe, init, destroy};
+static const ganet__layer_ops seq_ops = {"Sequential", output_shape, forward,
+                                         backward,     describe,     init,
+                                         destroy,      false,        false};
 
 /* ---- public functions -------------------------------------------------- */
 

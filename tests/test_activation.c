@@ -1,5 +1,6 @@
 /* Activations: values and gradients against PyTorch, finite differences,
- * the gradient at the kink, primitive reuse, and every error path. */
+ * the gradient at the kink, primitive reuse, every error path, and use in
+ * place on its own. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -362,6 +363,61 @@ static void test_activation_kinds_and_summary(void **state)
     }
 }
 
+/* In place, a layer used on its own computes what it computes otherwise,
+ * bit for bit, into tensors of its own: the caller's source and output
+ * gradient keep their values. In a Sequential see test_sequential.c. */
+static void test_activation_inplace_alone_keeps_caller_tensors(void **state)
+{
+    ganet_context *ctx = *state;
+    const int64_t dims[4] = {2, 3, 4, 5};
+    float xv[120], dv[120];
+    for (int i = 0; i < 120; i++) {
+        xv[i] = i % 7 == 0 ? 0.0f : 2.0f * sinf(0.9f * (float)i);
+        dv[i] = cosf(0.4f * (float)i);
+    }
+    size_t bytes = sizeof xv;
+    for (int k = 0; k < 4; k++) {
+        ganet_layer *plain = make(ctx, (kind)k, 0.2f);
+        ganet_layer *inplace = make(ctx, (kind)k, 0.2f);
+        assert_false(ganet_layer_get_inplace(inplace));
+        assert_int_equal(ganet_layer_set_inplace(inplace, true), GANET_OK);
+        assert_true(ganet_layer_get_inplace(inplace));
+        ganet_tensor *x = tensor_4d(ctx, dims, xv),
+                     *dd = tensor_4d(ctx, dims, dv);
+        const ganet_tensor *ya, *yb, *ga, *gb;
+        assert_int_equal(
+                ganet_layer_forward(plain, x, GANET_MODE_TRAINING, &ya),
+                GANET_OK);
+        assert_int_equal(
+                ganet_layer_forward(inplace, x, GANET_MODE_TRAINING, &yb),
+                GANET_OK);
+        assert_int_equal(ganet_layer_backward(plain, dd, &ga), GANET_OK);
+        assert_int_equal(ganet_layer_backward(inplace, dd, &gb), GANET_OK);
+        assert_true(yb != x && gb != dd);
+        float *a = support_values(ya), *b = support_values(yb);
+        assert_memory_equal(a, b, bytes);
+        free(a);
+        free(b);
+        a = support_values(ga);
+        b = support_values(gb);
+        assert_memory_equal(a, b, bytes);
+        free(a);
+        free(b);
+        a = support_values(x);
+        b = support_values(dd);
+        assert_memory_equal(a, xv, bytes);
+        assert_memory_equal(b, dv, bytes);
+        free(a);
+        free(b);
+        assert_int_equal(ganet_layer_set_inplace(inplace, false), GANET_OK);
+        assert_false(ganet_layer_get_inplace(inplace));
+        ganet_tensor_destroy(x);
+        ganet_tensor_destroy(dd);
+        ganet_layer_destroy(plain);
+        ganet_layer_destroy(inplace);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +428,8 @@ int main(void)
             cmocka_unit_test(test_activation_rejects_bad_input),
             cmocka_unit_test(test_activation_rejects_bad_slope),
             cmocka_unit_test(test_activation_kinds_and_summary),
+            cmocka_unit_test(
+                    test_activation_inplace_alone_keeps_caller_tensors),
     };
     return cmocka_run_group_tests_name("activation", tests,
                                        support_context_setup,

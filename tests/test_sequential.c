@@ -1,6 +1,7 @@
 /* Sequential: ownership and refusals, parameter names through nesting,
  * forward and backward against the children run by hand, skipping the
- * first source gradient, the empty Sequential, and summaries. */
+ * first source gradient, the empty Sequential, summaries, and in-place
+ * activations. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -655,6 +656,224 @@ static void test_sequential_summary_stops_at_shape_error(void **state)
     ganet_layer_destroy(model);
 }
 
+/* ---- in place ----------------------------------------------------------- */
+
+/* A layer by letter: c Conv2d (3x3, padding 1, channels kept), b
+ * BatchNorm2d, r ReLU, l LeakyReLU, h Tanh, s Sigmoid; activations set in
+ * place when inplace. */
+static ganet_layer *layer_of(ganet_context *ctx, char kind, int64_t ch,
+                             bool inplace)
+{
+    if (kind == 'c')
+        return conv(ctx, false, ch, ch, 3, 1, 1, true);
+    if (kind == 'b') {
+        ganet_batchnorm2d_options o = GANET_BATCHNORM2D_OPTIONS_DEFAULT;
+        o.num_features = ch;
+        ganet_layer *l = NULL;
+        assert_int_equal(ganet_batchnorm2d_create(ctx, &o, &l), GANET_OK);
+        return l;
+    }
+    const char *acts = "rlhs";
+    ganet_layer *l = act(ctx, (int)(strchr(acts, kind) - acts));
+    assert_false(ganet_layer_get_inplace(l));
+    assert_int_equal(ganet_layer_set_inplace(l, inplace), GANET_OK);
+    assert_true(ganet_layer_get_inplace(l) == inplace);
+    return l;
+}
+
+static uint64_t bytes_in_use(ganet_context *ctx)
+{
+    ganet_context_stats st;
+    assert_int_equal(ganet_context_get_stats(ctx, &st), GANET_OK);
+    return st.bytes_in_use;
+}
+
+/* Two training passes (forward, backward, forward, backward, as a DC-GAN's
+ * discriminator runs) of the model; returns the bytes allocated. The
+ * output, the source gradient and the parameter gradients are left for
+ * the caller to compare. */
+static uint64_t run_twice(ganet_context *ctx, ganet_layer *model,
+                          const ganet_tensor *x, const ganet_tensor *dd,
+                          float **out, float **grad)
+{
+    uint64_t before = bytes_in_use(ctx);
+    const ganet_tensor *y = NULL, *ds = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(ganet_layer_forward(model, x, GANET_MODE_TRAINING, &y),
+                         GANET_OK);
+        if (pass == 0)
+            *out = support_values(y);
+        assert_int_equal(ganet_layer_backward(model, dd, &ds), GANET_OK);
+    }
+    *grad = support_values(ds);
+    return bytes_in_use(ctx) - before;
+}
+
+/* A model spelled by letters run with and without in-place activations:
+ * the outputs and every gradient are the same bit for bit, the caller's
+ * source and output gradient keep their values, and the in-place model
+ * allocates at least saved tensors of the activations' size less. */
+static void check_inplace(ganet_context *ctx, const char *spec, int64_t ch,
+                          int saved)
+{
+    ganet_layer *plain = sequential(ctx), *inplace = sequential(ctx);
+    for (const char *k = spec; *k; k++) {
+        add(plain, layer_of(ctx, *k, ch, false));
+        add(inplace, layer_of(ctx, *k, ch, true));
+    }
+    int np = ganet_layer_param_count(plain);
+    for (int p = 0; p < np; p++) {
+        ganet_tensor *a, *b;
+        assert_int_equal(ganet_layer_param(plain, p, NULL, &a, NULL), GANET_OK);
+        assert_int_equal(ganet_layer_param(inplace, p, NULL, &b, NULL),
+                         GANET_OK);
+        assert_int_equal(ganet_tensor_copy(b, a), GANET_OK);
+    }
+    const int64_t dims[4] = {2, ch, 6, 5};
+    ganet_tensor *x = filled(ctx, dims, 1.0f), *dd = filled(ctx, dims, 0.5f);
+    float *x0 = support_values(x), *dd0 = support_values(dd);
+    size_t bytes = (size_t)ganet_tensor_count(x) * sizeof(float);
+
+    float *out_a, *grad_a, *out_b, *grad_b;
+    uint64_t used_a = run_twice(ctx, plain, x, dd, &out_a, &grad_a);
+    uint64_t used_b = run_twice(ctx, inplace, x, dd, &out_b, &grad_b);
+    assert_memory_equal(out_a, out_b, bytes);
+    assert_memory_equal(grad_a, grad_b, bytes);
+    for (int p = 0; p < np; p++) {
+        ganet_tensor *a, *b;
+        assert_int_equal(ganet_layer_param(plain, p, NULL, NULL, &a), GANET_OK);
+        assert_int_equal(ganet_layer_param(inplace, p, NULL, NULL, &b),
+                         GANET_OK);
+        assert_same_values(a, b);
+    }
+    for (int i = 0; i < ganet_layer_buffer_count(plain); i++) {
+        ganet_tensor *a, *b;
+        assert_int_equal(ganet_layer_buffer(plain, i, NULL, &a), GANET_OK);
+        assert_int_equal(ganet_layer_buffer(inplace, i, NULL, &b), GANET_OK);
+        assert_same_values(a, b);
+    }
+    float *x1 = support_values(x), *dd1 = support_values(dd);
+    assert_memory_equal(x0, x1, bytes);
+    assert_memory_equal(dd0, dd1, bytes);
+    assert_true(used_b + (uint64_t)saved * bytes <= used_a);
+    if (saved > 0)
+        assert_true(used_b < used_a);
+
+    free(out_a);
+    free(grad_a);
+    free(out_b);
+    free(grad_b);
+    free(x0);
+    free(x1);
+    free(dd0);
+    free(dd1);
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(dd);
+    ganet_layer_destroy(plain);
+    ganet_layer_destroy(inplace);
+}
+
+/* Between layers whose backward does not read their output, both sides
+ * go in place: no output and no gradient of the activation's own. */
+static void test_sequential_inplace_between_conv_and_bn(void **state)
+{
+    ganet_context *ctx = *state;
+    check_inplace(ctx, "cbrc", 8, 2);
+    check_inplace(ctx, "clc", 8, 2);
+    check_inplace(ctx, "cbrc", 16, 2);
+    check_inplace(ctx, "chcsc", 8, 4);
+    /* Three channels: a blocked layout with padding, staged to plain. */
+    check_inplace(ctx, "cblc", 3, 1);
+}
+
+/* First child: the caller's source is not overwritten, only the gradient
+ * side goes in place. Last child: the caller's gradient is not
+ * overwritten, only the forward side goes in place. After another
+ * activation, whose backward reads its output: only the gradient side. */
+static void test_sequential_inplace_only_where_safe(void **state)
+{
+    ganet_context *ctx = *state;
+    check_inplace(ctx, "rc", 8, 1);
+    check_inplace(ctx, "cbr", 8, 1);
+    check_inplace(ctx, "cbrlc", 8, 2);
+    check_inplace(ctx, "chrc", 8, 2);
+    check_inplace(ctx, "cshc", 8, 2);
+    check_inplace(ctx, "l", 8, 0);
+    check_inplace(ctx, "rl", 8, 0);
+}
+
+/* Across a nested Sequential the neighbour is not known: the first child
+ * of the inner one does not overwrite the outer conv's output, and a layer
+ * after an inner Sequential does not overwrite its output. */
+static void test_sequential_inplace_nested(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *plain = sequential(ctx), *inplace = sequential(ctx);
+    ganet_layer *models[2] = {plain, inplace};
+    for (int m = 0; m < 2; m++) {
+        ganet_layer *inner = sequential(ctx);
+        add(inner, layer_of(ctx, 'r', 8, m == 1));
+        add(inner, layer_of(ctx, 'c', 8, false));
+        add(inner, layer_of(ctx, 'h', 8, m == 1));
+        add(models[m], layer_of(ctx, 'c', 8, false));
+        add(models[m], inner);
+        add(models[m], layer_of(ctx, 'l', 8, m == 1));
+    }
+    for (int p = 0; p < ganet_layer_param_count(plain); p++) {
+        ganet_tensor *a, *b;
+        assert_int_equal(ganet_layer_param(plain, p, NULL, &a, NULL), GANET_OK);
+        assert_int_equal(ganet_layer_param(inplace, p, NULL, &b, NULL),
+                         GANET_OK);
+        assert_int_equal(ganet_tensor_copy(b, a), GANET_OK);
+    }
+    const int64_t dims[4] = {2, 8, 4, 4};
+    ganet_tensor *x = filled(ctx, dims, 1.0f), *dd = filled(ctx, dims, 0.5f);
+    float *out_a, *grad_a, *out_b, *grad_b;
+    run_twice(ctx, plain, x, dd, &out_a, &grad_a);
+    /* The inner Sequential's output is its Tanh's, which the Tanh's
+     * backward reads: the LeakyReLU after it must not overwrite it. */
+    run_twice(ctx, inplace, x, dd, &out_b, &grad_b);
+    size_t bytes = (size_t)ganet_tensor_count(x) * sizeof(float);
+    assert_memory_equal(out_a, out_b, bytes);
+    assert_memory_equal(grad_a, grad_b, bytes);
+    for (int p = 0; p < ganet_layer_param_count(plain); p++) {
+        ganet_tensor *a, *b;
+        assert_int_equal(ganet_layer_param(plain, p, NULL, NULL, &a), GANET_OK);
+        assert_int_equal(ganet_layer_param(inplace, p, NULL, NULL, &b),
+                         GANET_OK);
+        assert_same_values(a, b);
+    }
+    free(out_a);
+    free(grad_a);
+    free(out_b);
+    free(grad_b);
+    ganet_tensor_destroy(x);
+    ganet_tensor_destroy(dd);
+    ganet_layer_destroy(plain);
+    ganet_layer_destroy(inplace);
+}
+
+/* Only activations accept the setting. */
+static void test_sequential_inplace_refused(void **state)
+{
+    ganet_context *ctx = *state;
+    ganet_layer *s = sequential(ctx), *c = layer_of(ctx, 'c', 2, false),
+                *b = layer_of(ctx, 'b', 2, false);
+    assert_int_equal(ganet_layer_set_inplace(s, true), GANET_ERR_UNIMPLEMENTED);
+    assert_non_null(strstr(ganet_last_error(), "Sequential"));
+    assert_int_equal(ganet_layer_set_inplace(c, true), GANET_ERR_UNIMPLEMENTED);
+    assert_non_null(strstr(ganet_last_error(), "Conv2d"));
+    assert_int_equal(ganet_layer_set_inplace(b, true), GANET_ERR_UNIMPLEMENTED);
+    assert_false(ganet_layer_get_inplace(s));
+    assert_false(ganet_layer_get_inplace(c));
+    assert_false(ganet_layer_get_inplace(NULL));
+    assert_int_equal(ganet_layer_set_inplace(NULL, true),
+                     GANET_ERR_NULL_POINTER);
+    ganet_layer_destroy(s);
+    ganet_layer_destroy(c);
+    ganet_layer_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +889,10 @@ int main(void)
             cmocka_unit_test(test_sequential_summary_shows_arithmetic),
             cmocka_unit_test(test_sequential_summary_truncates),
             cmocka_unit_test(test_sequential_summary_stops_at_shape_error),
+            cmocka_unit_test(test_sequential_inplace_between_conv_and_bn),
+            cmocka_unit_test(test_sequential_inplace_only_where_safe),
+            cmocka_unit_test(test_sequential_inplace_nested),
+            cmocka_unit_test(test_sequential_inplace_refused),
     };
     return cmocka_run_group_tests_name("sequential", tests,
                                        support_context_setup,

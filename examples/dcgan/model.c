@@ -3,7 +3,9 @@
  * paper and PyTorch's example: no pooling and no fully connected layer,
  * strided (transposed) convolutions change the size, BatchNorm in every
  * hidden block, ReLU in G, LeakyReLU(0.2) in D, tanh and sigmoid at the
- * ends.
+ * ends. The ReLUs and LeakyReLUs run in place, as PyTorch's example has
+ * them (inplace=True): each follows a convolution or a BatchNorm and comes
+ * before a convolution, so they need no tensors of their own.
  */
 #include <stdio.h>
 
@@ -21,6 +23,16 @@ static ganet_status add(ganet_layer *seq, ganet_status st,
     if (st != GANET_OK)
         ganet_layer_destroy(*made);
     return st;
+}
+
+/* add() for an activation made by a constructor that returned st, set to
+ * run in place first. */
+static ganet_status add_inplace(ganet_layer *seq, ganet_status st,
+                                ganet_layer *const *made)
+{
+    if (st == GANET_OK)
+        st = ganet_layer_set_inplace(*made, true);
+    return add(seq, st, made);
 }
 
 /* Kernel 4 everywhere. Stride 2, padding 1 doubles (G) or halves (D) the
@@ -84,12 +96,12 @@ static ganet_status build_generator(ganet_context *ctx, const dcgan_config *cfg,
     ganet_layer *l = NULL;
     DCGAN_TRY(conv(ctx, g, true, cfg->nz, cfg->ngf * mult, 1, 0));
     DCGAN_TRY(batchnorm(ctx, g, cfg->ngf * mult));
-    DCGAN_TRY(add(g, ganet_relu_create(ctx, &l), &l));
+    DCGAN_TRY(add_inplace(g, ganet_relu_create(ctx, &l), &l));
     for (; mult > 1; mult /= 2) {
         int64_t in = cfg->ngf * mult, out = cfg->ngf * mult / 2;
         DCGAN_TRY(conv(ctx, g, true, in, out, 2, 1));
         DCGAN_TRY(batchnorm(ctx, g, out));
-        DCGAN_TRY(add(g, ganet_relu_create(ctx, &l), &l));
+        DCGAN_TRY(add_inplace(g, ganet_relu_create(ctx, &l), &l));
     }
     DCGAN_TRY(conv(ctx, g, true, cfg->ngf, cfg->channels, 2, 1));
     DCGAN_TRY(add(g, ganet_tanh_create(ctx, &l), &l));
@@ -105,13 +117,13 @@ static ganet_status build_discriminator(ganet_context *ctx,
     const float slope = 0.2f;
     ganet_layer *l = NULL;
     DCGAN_TRY(conv(ctx, d, false, cfg->channels, cfg->ndf, 2, 1));
-    DCGAN_TRY(add(d, ganet_leaky_relu_create(ctx, slope, &l), &l));
+    DCGAN_TRY(add_inplace(d, ganet_leaky_relu_create(ctx, slope, &l), &l));
     int64_t mult = 1;
     for (; mult < cfg->image_size / 8; mult *= 2) {
         int64_t in = cfg->ndf * mult, out = cfg->ndf * mult * 2;
         DCGAN_TRY(conv(ctx, d, false, in, out, 2, 1));
         DCGAN_TRY(batchnorm(ctx, d, out));
-        DCGAN_TRY(add(d, ganet_leaky_relu_create(ctx, slope, &l), &l));
+        DCGAN_TRY(add_inplace(d, ganet_leaky_relu_create(ctx, slope, &l), &l));
     }
     DCGAN_TRY(conv(ctx, d, false, cfg->ndf * mult, 1, 1, 0));
     DCGAN_TRY(add(d, ganet_sigmoid_create(ctx, &l), &l));

@@ -6,6 +6,11 @@
  * PyTorch's, including at the kink: ReLU's and LeakyReLU's derivative at
  * exactly 0 is that of the negative side.
  *
+ * Inside a Sequential they can run in place, as PyTorch's `inplace=True`,
+ * writing their output over the previous layer's and their gradient over
+ * the next layer's: see ganet_layer_set_inplace() for when that applies.
+ * The layer's own output and gradient tensors are then not allocated.
+ *
  * Thread safety: as its context (one thread at a time).
  */
 #ifndef GANET_ACTIVATION_H

@@ -19,7 +19,9 @@
  * The source of a forward pass is borrowed: it must stay alive and
  * unchanged until the backward pass that follows it. Tensors returned by
  * forward and backward are owned by the layer and stay valid until the next
- * forward (or backward) of the same layer or its destruction.
+ * forward (or backward) of the same layer or its destruction. An
+ * activation set in place (ganet_layer_set_inplace()) inside a Sequential
+ * overwrites its neighbours' tensors instead, never the caller's.
  *
  * A layer creates its oneDNN primitives the first time it meets an input
  * shape and reuses them while the shape stays the same; a steady training
@@ -274,6 +276,50 @@ GANET_API ganet_status ganet_layer_set_requires_grad(ganet_layer *layer,
  *        gradients (see ganet_layer_set_requires_grad()); false for NULL.
  */
 GANET_API bool ganet_layer_get_requires_grad(const ganet_layer *layer);
+
+/**
+ * @brief Let an activation write its results over its inputs, as PyTorch's
+ *        `inplace=True`, to save the memory of its output and gradient.
+ *
+ * Only ReLU, LeakyReLU, Tanh and Sigmoid accept it (their backward reads
+ * only their output). An in-place layer takes effect only as a child of a
+ * Sequential, which decides at every pass whether overwriting is safe:
+ *
+ * - forward writes the output over the source only when the child before
+ *   it is a Conv2d, ConvTranspose2d or BatchNorm2d, whose backward does not
+ *   read its output; never for the first child, whose source is the
+ *   caller's, nor after an activation, whose backward reads its output,
+ *   nor after a nested Sequential;
+ * - backward writes diff_src over diff_dst only when the child after it is
+ *   a Conv2d, ConvTranspose2d or BatchNorm2d, whose diff_src it is; never
+ *   for the last child, whose diff_dst is the caller's, nor before an
+ *   activation or a nested Sequential.
+ *
+ * Where it is not safe the layer computes into its own tensors, as without
+ * the setting; a layer used on its own never overwrites the caller's
+ * tensors. The values computed are the same bit for bit either way. When
+ * it does overwrite, the tensor returned by forward is the previous
+ * child's output tensor, now holding this layer's output, and that of
+ * backward is the next child's diff_src, now holding this layer's: the
+ * previous child's output no longer holds its own values, which
+ * ganet_layer_find_nonfinite() then reports as they are. The rules of
+ * layer.h hold for the Sequential as a whole. Layers are created with
+ * false.
+ *
+ * @param[in] layer   the layer.
+ * @param[in] inplace true to let the layer overwrite its inputs where the
+ *                    Sequential holding it allows, false never to.
+ * @return #GANET_OK; #GANET_ERR_NULL_POINTER; #GANET_ERR_UNIMPLEMENTED for
+ *         any other kind, a Sequential included (set its children instead).
+ */
+GANET_API ganet_status ganet_layer_set_inplace(ganet_layer *layer,
+                                               bool inplace);
+
+/**
+ * @brief Return whether the layer is set in place (see
+ *        ganet_layer_set_inplace()); false for NULL.
+ */
+GANET_API bool ganet_layer_get_inplace(const ganet_layer *layer);
 
 /**
  * @brief Return the context the layer belongs to (borrowed), or NULL.
