@@ -132,6 +132,16 @@ static ganet_status md_any(dnnl_memory_desc_t *md, const int64_t *dims)
     return GANET_OK;
 }
 
+/* src, weights and dst descriptors that leave every layout to oneDNN. */
+static ganet_status mds_any(const conv_layer *c, const shape_state *s,
+                            dnnl_memory_desc_t *src, dnnl_memory_desc_t *w,
+                            dnnl_memory_desc_t *dst)
+{
+    GANET__TRY(md_any(src, s->src_dims));
+    GANET__TRY(md_any(w, c->w_dims));
+    return md_any(dst, s->dst_dims);
+}
+
 /* A layer-owned tensor of dims in the layout md. */
 static ganet_status tensor_in(ganet_context *ctx, ganet_tensor **t,
                               const int64_t *dims, const dnnl_memory_desc_t *md)
@@ -193,9 +203,7 @@ static ganet_status build_forward(const conv_layer *c, const int64_t *src_dims,
     memcpy(s->src_dims, src_dims, sizeof s->src_dims);
     GANET__TRY(output_shape(&c->base, src_dims, s->dst_dims));
     dnnl_memory_desc_t src_md, w_md, dst_md;
-    GANET__TRY(md_any(&src_md, s->src_dims));
-    GANET__TRY(md_any(&w_md, c->w_dims));
-    GANET__TRY(md_any(&dst_md, s->dst_dims));
+    GANET__TRY(mds_any(c, s, &src_md, &w_md, &dst_md));
 
     geometry g = make_geometry(c, s);
     /* oneDNN needs padding_after > -stride. ConvTranspose2d falls short
@@ -236,9 +244,7 @@ static ganet_status build_backward_data(conv_layer *c)
      * usually picks the forward layouts, so the gradient that comes back
      * through the next layer needs no conversion. */
     dnnl_memory_desc_t src_md, w_md, dst_md;
-    GANET__TRY(md_any(&src_md, s->src_dims));
-    GANET__TRY(md_any(&w_md, c->w_dims));
-    GANET__TRY(md_any(&dst_md, s->dst_dims));
+    GANET__TRY(mds_any(c, s, &src_md, &w_md, &dst_md));
     dnnl_convolution_desc_t d;
     dnnl_status_t st =
             c->transposed
@@ -261,9 +267,7 @@ static ganet_status build_backward_weights(conv_layer *c)
     geometry g = make_geometry(c, s);
     const dnnl_memory_desc_t *b = c->o.bias ? &c->b_md : NULL;
     dnnl_memory_desc_t src_md, w_md, dst_md;
-    GANET__TRY(md_any(&src_md, s->src_dims));
-    GANET__TRY(md_any(&w_md, c->w_dims));
-    GANET__TRY(md_any(&dst_md, s->dst_dims));
+    GANET__TRY(mds_any(c, s, &src_md, &w_md, &dst_md));
     dnnl_convolution_desc_t d;
     dnnl_status_t st =
             c->transposed
