@@ -575,13 +575,17 @@ static ganet_status run(const options *o)
     if (st == GANET_OK && o->sample)
         st = bench_sample(&gan, o, noise, &sample);
     double rss = peak_rss_mib();
+    ganet_context_stats cs = {0};
+    if (st == GANET_OK)
+        st = ganet_context_get_stats(ctx, &cs);
     if (st == GANET_OK && o->layers)
         st = bench_layers(&gan, o, real, noise);
 
     if (st == GANET_OK) {
-        printf("\npeak resident memory: %.1f MiB after the timed runs, "
-               "%.1f MiB at the end\n",
-               rss, peak_rss_mib());
+        printf("\npeak resident memory: %.1f MiB after the timed runs "
+               "(%.1f MiB in libganet's buffers), %.1f MiB at the end\n",
+               rss, (double)cs.bytes_in_use / (1024.0 * 1024.0),
+               peak_rss_mib());
         double ips =
                 sample.median > 0.0 ? (double)n * 1e3 / sample.median : 0.0;
         printf("{\"impl\": \"libganet\", \"image_size\": %lld, \"batch\": "

@@ -219,18 +219,20 @@ static void destroy(ganet_layer *l)
     free_shape_state(as_eltwise(l));
 }
 
-static const ganet__layer_ops relu_ops = {"ReLU",   output_shape, forward,
-                                          backward, describe,     init,
-                                          destroy,  true,         false};
+/* An activation's backward reads its output, which it therefore never
+ * lends; its diff_src is its own or one lent to it by the layer after. */
+static const ganet__layer_ops relu_ops = {
+        "ReLU", output_shape, forward, backward, describe,
+        init,   destroy,      true,    false,    true};
 static const ganet__layer_ops leaky_relu_ops = {
         "LeakyReLU", output_shape, forward, backward, describe,
-        init,        destroy,      true,    false};
-static const ganet__layer_ops tanh_ops = {"Tanh",   output_shape, forward,
-                                          backward, describe,     init,
-                                          destroy,  true,         false};
-static const ganet__layer_ops sigmoid_ops = {"Sigmoid", output_shape, forward,
-                                             backward,  describe,     init,
-                                             destroy,   true,         false};
+        init,        destroy,      true,    false,    true};
+static const ganet__layer_ops tanh_ops = {
+        "Tanh", output_shape, forward, backward, describe,
+        init,   destroy,      true,    false,    true};
+static const ganet__layer_ops sigmoid_ops = {
+        "Sigmoid", output_shape, forward, backward, describe,
+        init,      destroy,      true,    false,    true};
 
 static ganet_status create(ganet_context *ctx, const ganet__layer_ops *ops,
                            dnnl_alg_kind_t alg, float alpha, ganet_layer **out,

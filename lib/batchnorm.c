@@ -104,10 +104,25 @@ static ganet_status build_backward(bn_layer *b, ganet_mode mode)
                         &d, b->o.affine ? dnnl_backward : dnnl_backward_data,
                         &s->md, &s->md, b->o.eps, flags_for(b, mode)),
                 b->base.ops->kind);
-    GANET__TRY(ganet__prim_create(b->base.ctx, &s->bwd[mode], &d,
-                                  s->fwd[mode].pd, b->base.ops->kind));
+    return ganet__prim_create(b->base.ctx, &s->bwd[mode], &d, s->fwd[mode].pd,
+                              b->base.ops->kind);
+}
+
+/* Where diff_src goes: over dd (the gradient in md) when the layer is in
+ * place and dd may be overwritten (oneDNN allows diff_src and diff_dst to
+ * share memory), else the layer's own tensor, made on first use. */
+static ganet_status diff_src_tensor(bn_layer *b, const ganet_tensor *dd,
+                                    bool may_overwrite, ganet_tensor **out)
+{
+    if (b->base.inplace && may_overwrite) {
+        *out = (ganet_tensor *)dd;
+        return GANET_OK;
+    }
+    shape_state *s = &b->s;
     GANET__TRY(ganet__tensor_ensure(b->base.ctx, &s->diff_src, s->dims));
-    return ganet__tensor_set_layout(s->diff_src, &s->md, false);
+    GANET__TRY(ganet__tensor_set_layout(s->diff_src, &s->md, false));
+    *out = s->diff_src;
+    return GANET_OK;
 }
 
 /* Make sure the primitive for this shape, layout and mode exists. A new
@@ -221,7 +236,11 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     if (!b->s.bwd[b->mode].prim)
         GANET__TRY(build_backward(b, b->mode));
     const ganet_tensor *dd;
+    ganet_tensor *ds;
     GANET__TRY(ganet__tensor_as(diff_dst, &b->s.md, &b->s.diff_dst_stage, &dd));
+    /* A staged copy is the layer's own to overwrite. */
+    GANET__TRY(diff_src_tensor(
+            b, dd, dd != diff_dst || l->may_overwrite_diff_dst, &ds));
 
     /* oneDNN 2.6 refuses to run a backward pass made with dnnl_use_shift
      * unless the shift is among the arguments, though no gradient depends
@@ -231,7 +250,7 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
             {DNNL_ARG_MEAN, stat(b, b->mode, false)},
             {DNNL_ARG_VARIANCE, stat(b, b->mode, true)},
             {DNNL_ARG_DIFF_DST, dd->mem},
-            {DNNL_ARG_DIFF_SRC, b->s.diff_src->mem},
+            {DNNL_ARG_DIFF_SRC, ds->mem},
             {DNNL_ARG_SCALE, b->o.affine ? b->weight->mem : NULL},
             {DNNL_ARG_DIFF_SCALE, b->o.affine ? b->wgrad_step->mem : NULL},
             {DNNL_ARG_DIFF_SHIFT, b->o.affine ? b->bgrad_step->mem : NULL},
@@ -239,12 +258,13 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     };
     GANET__TRY(ganet__prim_execute(l->ctx, &b->s.bwd[b->mode],
                                    b->o.affine ? 9 : 5, args));
+    ds->version++;
     if (b->o.affine && l->requires_grad) {
         ganet__accumulate(b->diff_weight, b->wgrad_step);
         ganet__accumulate(b->diff_bias, b->bgrad_step);
     }
     if (diff_src)
-        *diff_src = b->s.diff_src;
+        *diff_src = ds;
     return GANET_OK;
 }
 
@@ -286,10 +306,11 @@ static void destroy(ganet_layer *l)
         ganet_tensor_destroy(owned[i]);
 }
 
-/* Backward reads the source and the statistics, never dst. */
-static const ganet__layer_ops bn_ops = {"BatchNorm2d", output_shape, forward,
-                                        backward,      describe,     init,
-                                        destroy,       false,        true};
+/* Backward reads the source and the statistics, never dst; in place it
+ * writes only its diff_src over diff_dst. */
+static const ganet__layer_ops bn_ops = {
+        "BatchNorm2d", output_shape, forward, backward, describe,
+        init,          destroy,      true,    true,     true};
 
 static ganet_status check_options(const char *fn,
                                   const ganet_batchnorm2d_options *o)

@@ -494,12 +494,12 @@ static void destroy(ganet_layer *l)
 }
 
 /* Backward reads the source and the weights, never dst. */
-static const ganet__layer_ops conv_ops = {"Conv2d", output_shape, forward,
-                                          backward, describe,     init,
-                                          destroy,  false,        true};
+static const ganet__layer_ops conv_ops = {
+        "Conv2d", output_shape, forward, backward, describe,
+        init,     destroy,      false,   true,     true};
 static const ganet__layer_ops deconv_ops = {
         "ConvTranspose2d", output_shape, forward, backward, describe, init,
-        destroy,           false,        true};
+        destroy,           false,        true,    true};
 
 static ganet_status check_options(const char *fn, const ganet_conv2d_options *o,
                                   bool transposed)

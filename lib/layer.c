@@ -115,8 +115,8 @@ ganet_status ganet_layer_set_inplace(ganet_layer *layer, bool inplace)
     static const char fn[] = "ganet_layer_set_inplace";
     GANET__CHECK_NULL(fn, layer);
     GANET__CHECK(layer->ops->can_inplace, GANET_ERR_UNIMPLEMENTED,
-                 "%s: a %s cannot run in place; only ReLU, LeakyReLU, Tanh "
-                 "and Sigmoid can",
+                 "%s: a %s cannot run in place; only ReLU, LeakyReLU, Tanh, "
+                 "Sigmoid and BatchNorm2d can",
                  fn, layer->ops->kind);
     layer->inplace = inplace;
     return GANET_OK;

@@ -41,10 +41,14 @@ typedef struct ganet__layer_ops {
     void (*destroy)(ganet_layer *l);
     /* Whether ganet_layer_set_inplace() accepts the kind. */
     bool can_inplace;
-    /* Whether the forward output and the diff_src of backward are tensors
-     * of the layer's own that its backward does not read, so that an
-     * in-place neighbour in a Sequential may overwrite them. */
+    /* Whether the forward output is a tensor of the layer's own that its
+     * backward does not read, so that an in-place activation after it in
+     * a Sequential may overwrite it. */
     bool lends_outputs;
+    /* Whether the diff_src of backward is never the caller's diff_dst and
+     * never read again by the layer, so that an in-place layer before it
+     * in a Sequential may overwrite it. */
+    bool lends_diff_src;
 } ganet__layer_ops;
 
 struct ganet_layer {

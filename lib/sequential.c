@@ -8,8 +8,9 @@
  * its source only when that is the output of the child before it and that
  * child's backward does not read it (a convolution or a BatchNorm, whose
  * kinds say so with lends_outputs), and its diff_dst only when that is the
- * diff_src of such a child after it. The Sequential's own source and
- * diff_dst, which belong to the caller, are never overwritten.
+ * diff_src of a child after it that lends it (any kind but a Sequential,
+ * lends_diff_src). The Sequential's own source and diff_dst, which belong
+ * to the caller, are never overwritten.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,10 +171,10 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
         const ganet_tensor *next = NULL;
         bool want = i > 0 || diff_src != NULL;
         ganet_layer *c = s->children[i];
-        /* g is then the next child's own diff_src; never the caller's
-         * diff_dst. */
+        /* g is then the next child's own diff_src, or one lent to it
+         * further on; never the caller's diff_dst. */
         c->may_overwrite_diff_dst =
-                i < s->n - 1 && s->children[i + 1]->ops->lends_outputs;
+                i < s->n - 1 && s->children[i + 1]->ops->lends_diff_src;
         ganet_status st = ganet_layer_backward(c, g, want ? &next : NULL);
         c->may_overwrite_diff_dst = false;
         GANET__TRY(st);
@@ -211,9 +212,10 @@ static void destroy(ganet_layer *l)
     free(s->children);
 }
 
-static const ganet__layer_ops seq_ops = {"Sequential", output_shape, forward,
-                                         backward,     describe,     init,
-                                         destroy,      false,        false};
+/* An empty Sequential returns its caller's own tensors: it lends none. */
+static const ganet__layer_ops seq_ops = {
+        "Sequential", output_shape, forward, backward, describe,
+        init,         destroy,      false,   false,    false};
 
 /* ---- public functions -------------------------------------------------- */
 

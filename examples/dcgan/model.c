@@ -5,7 +5,9 @@
  * hidden block, ReLU in G, LeakyReLU(0.2) in D, tanh and sigmoid at the
  * ends. The ReLUs and LeakyReLUs run in place, as PyTorch's example has
  * them (inplace=True): each follows a convolution or a BatchNorm and comes
- * before a convolution, so they need no tensors of their own.
+ * before a convolution, so they need no tensors of their own. The
+ * BatchNorms write their input gradient in place of the one they receive,
+ * which nothing reads again.
  */
 #include <stdio.h>
 
@@ -25,8 +27,8 @@ static ganet_status add(ganet_layer *seq, ganet_status st,
     return st;
 }
 
-/* add() for an activation made by a constructor that returned st, set to
- * run in place first. */
+/* add() for a layer made by a constructor that returned st, set to run in
+ * place first. */
 static ganet_status add_inplace(ganet_layer *seq, ganet_status st,
                                 ganet_layer *const *made)
 {
@@ -61,8 +63,7 @@ static ganet_status batchnorm(ganet_context *ctx, ganet_layer *seq, int64_t c)
     ganet_batchnorm2d_options o = GANET_BATCHNORM2D_OPTIONS_DEFAULT;
     o.num_features = c;
     ganet_layer *l = NULL;
-    ganet_status st = ganet_batchnorm2d_create(ctx, &o, &l);
-    return add(seq, st, &l);
+    return add_inplace(seq, ganet_batchnorm2d_create(ctx, &o, &l), &l);
 }
 
 static ganet_status check_config(const dcgan_config *cfg)

@@ -18,7 +18,9 @@
  * inference pass it treats the running ones as constants, which must then
  * stay unchanged until the backward pass, as the source must. The
  * gradient of the source is always computed, even when the caller of
- * ganet_layer_backward() passes NULL for it.
+ * ganet_layer_backward() passes NULL for it. Set in place
+ * (ganet_layer_set_inplace()) inside a Sequential, backward writes that
+ * gradient over the one it was given, where the Sequential allows it.
  *
  * Parameters "weight" and "bias" (C) when affine; buffers "running_mean"
  * (starts at 0) and "running_var" (starts at 1). PyTorch's

@@ -20,8 +20,9 @@
  * unchanged until the backward pass that follows it. Tensors returned by
  * forward and backward are owned by the layer and stay valid until the next
  * forward (or backward) of the same layer or its destruction. An
- * activation set in place (ganet_layer_set_inplace()) inside a Sequential
- * overwrites its neighbours' tensors instead, never the caller's.
+ * activation or batch norm set in place (ganet_layer_set_inplace()) inside
+ * a Sequential overwrites its neighbours' tensors instead, never the
+ * caller's.
  *
  * A layer creates its oneDNN primitives the first time it meets an input
  * shape and reuses them while the shape stays the same; a steady training
@@ -278,11 +279,14 @@ GANET_API ganet_status ganet_layer_set_requires_grad(ganet_layer *layer,
 GANET_API bool ganet_layer_get_requires_grad(const ganet_layer *layer);
 
 /**
- * @brief Let an activation write its results over its inputs, as PyTorch's
- *        `inplace=True`, to save the memory of its output and gradient.
+ * @brief Let an activation or a batch norm write its results over its
+ *        inputs, as PyTorch's `inplace=True`, to save the memory of its
+ *        output and gradient.
  *
- * Only ReLU, LeakyReLU, Tanh and Sigmoid accept it (their backward reads
- * only their output). An in-place layer takes effect only as a child of a
+ * ReLU, LeakyReLU, Tanh and Sigmoid accept it for both passes (their
+ * backward reads only their output). BatchNorm2d accepts it for backward
+ * only: its backward reads its source, so its forward always writes an
+ * output of its own. An in-place layer takes effect only as a child of a
  * Sequential, which decides at every pass whether overwriting is safe:
  *
  * - forward writes the output over the source only when the child before
@@ -291,9 +295,9 @@ GANET_API bool ganet_layer_get_requires_grad(const ganet_layer *layer);
  *   caller's, nor after an activation, whose backward reads its output,
  *   nor after a nested Sequential;
  * - backward writes diff_src over diff_dst only when the child after it is
- *   a Conv2d, ConvTranspose2d or BatchNorm2d, whose diff_src it is; never
- *   for the last child, whose diff_dst is the caller's, nor before an
- *   activation or a nested Sequential.
+ *   a layer other than a nested Sequential: diff_dst is then that child's
+ *   diff_src, which it never reads again; never for the last child, whose
+ *   diff_dst is the caller's, nor before a nested Sequential.
  *
  * Where it is not safe the layer computes into its own tensors, as without
  * the setting; a layer used on its own never overwrites the caller's
