@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deconv_matmul.h"
 #include "ganet/conv.h"
 #include "layer_impl.h"
 
@@ -38,6 +39,12 @@ typedef struct shape_state {
     /* Backward by weights overwrites, in its own layout; the layer adds
      * this into the parameter's gradient in the parameter's layout. */
     ganet_tensor *wgrad_step;
+    /* A transposed convolution that is a matrix product runs as one
+     * (deconv_matmul.h): fwd then only says the output's layout, w_fwd
+     * holds the product's weights, and the source and its gradient are
+     * plain. */
+    bool as_matmul;
+    ganet__deconv_mm mm;
 } shape_state;
 
 typedef struct conv_layer {
@@ -113,6 +120,7 @@ static void free_shape_state(shape_state *s)
     ganet__prim_destroy(&s->fwd);
     ganet__prim_destroy(&s->bwd_data);
     ganet__prim_destroy(&s->bwd_weights);
+    ganet__deconv_mm_destroy(&s->mm);
     ganet_tensor *owned[] = {
             s->dst,           s->diff_src,       s->src_stage,
             s->bwd_src_stage, s->diff_dst_stage, s->wdiff_dst_stage,
@@ -150,29 +158,38 @@ static ganet_status tensor_in(ganet_context *ctx, ganet_tensor **t,
     return ganet__tensor_set_layout(*t, md, false);
 }
 
-/* The weights as the primitive p wants them: the parameter itself when
- * that is its layout, else the cache, converted again only when the
- * parameter has changed since. */
-static ganet_status weights_for(conv_layer *c, const ganet__prim *p,
-                                weight_cache *cache, const ganet_tensor **out)
+/* The weights in the layout md: the parameter itself when that is its
+ * layout, else the cache, converted again only when the parameter has
+ * changed since. from is the parameter's layout on md's dims. */
+static ganet_status weights_in(conv_layer *c, const dnnl_memory_desc_t *from,
+                               const dnnl_memory_desc_t *md,
+                               weight_cache *cache, const ganet_tensor **out)
 {
-    const dnnl_memory_desc_t *md = ganet__prim_md(p, dnnl_query_weights_md, 0);
     GANET__CHECK(c->weight->plain, GANET_ERR_STATE,
                  "%s: the weight is not in its plain layout",
                  c->base.ops->kind);
-    if (dnnl_memory_desc_equal(md, &c->w_md)) {
+    if (dnnl_memory_desc_equal(md, from)) {
         *out = c->weight;
         return GANET_OK;
     }
+    /* A fresh tensor reads as zeros in its padding, as oneDNN needs. */
     if (cache->t == NULL)
-        GANET__TRY(tensor_in(c->base.ctx, &cache->t, c->w_dims, md));
+        GANET__TRY(tensor_in(c->base.ctx, &cache->t, md->dims, md));
     if (cache->made_from != c->weight->version + 1) {
-        GANET__TRY(ganet__convert(c->base.ctx, &c->w_md, c->weight->data, md,
+        GANET__TRY(ganet__convert(c->base.ctx, from, c->weight->data, md,
                                   cache->t->data, false));
         cache->made_from = c->weight->version + 1;
     }
     *out = cache->t;
     return GANET_OK;
+}
+
+/* The weights as the primitive p wants them. */
+static ganet_status weights_for(conv_layer *c, const ganet__prim *p,
+                                weight_cache *cache, const ganet_tensor **out)
+{
+    return weights_in(c, &c->w_md, ganet__prim_md(p, dnnl_query_weights_md, 0),
+                      cache, out);
 }
 
 /* The geometry arrays oneDNN's descriptor functions take. */
@@ -231,9 +248,23 @@ static ganet_status build_forward(const conv_layer *c, const int64_t *src_dims,
                               dnnl_convolution_direct, &src_md, &w_md, b,
                               &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r);
     GANET__DNNL(st, c->base.ops->kind);
-    GANET__TRY(ganet__prim_create(ctx, &s->fwd, &d, NULL, c->base.ops->kind));
-    return tensor_in(ctx, &s->dst, s->dst_dims,
-                     ganet__prim_md(&s->fwd, dnnl_query_dst_md, 0));
+    GANET__TRY(ganet__prim_describe(ctx, &s->fwd, &d, NULL, c->base.ops->kind));
+    const dnnl_memory_desc_t *dst =
+            ganet__prim_md(&s->fwd, dnnl_query_dst_md, 0);
+    GANET__TRY(tensor_in(ctx, &s->dst, s->dst_dims, dst));
+    const ganet_conv2d_options *o = &c->o;
+    if (c->transposed &&
+        ganet__deconv_mm_applies(src_dims, o->padding, o->dilation,
+                                 o->output_padding, o->bias)) {
+        /* The output in the layout the deconvolution chose, for the next
+         * layer; one that does not suit the product leaves the
+         * deconvolution in charge. */
+        s->as_matmul = ganet__deconv_mm_build(ctx, &s->mm, src_dims[0],
+                                              src_dims[1], dst) == GANET_OK;
+        if (s->as_matmul)
+            return GANET_OK;
+    }
+    return ganet__prim_finish(ctx, &s->fwd, c->base.ops->kind);
 }
 
 static ganet_status build_backward_data(conv_layer *c)
@@ -305,18 +336,27 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
     }
     shape_state *s = &c->s;
     const ganet_tensor *x, *w;
-    GANET__TRY(ganet__tensor_as(src,
-                                ganet__prim_md(&s->fwd, dnnl_query_src_md, 0),
-                                &s->src_stage, &x));
-    GANET__TRY(weights_for(c, &s->fwd, &s->w_fwd, &w));
-    dnnl_exec_arg_t args[4] = {
-            {DNNL_ARG_SRC, x->mem},
-            {DNNL_ARG_WEIGHTS, w->mem},
-            {DNNL_ARG_DST, s->dst->mem},
-            {DNNL_ARG_BIAS, c->o.bias ? c->bias->mem : NULL},
-    };
-    ganet_status st =
-            ganet__prim_execute(l->ctx, &s->fwd, c->o.bias ? 4 : 3, args);
+    ganet_status st;
+    if (s->as_matmul) {
+        dnnl_memory_desc_t plain;
+        GANET__TRY(ganet__md_plain(&plain, 4, src->dims));
+        GANET__TRY(ganet__tensor_as(src, &plain, &s->src_stage, &x));
+        GANET__TRY(weights_in(c, &c->weight->md, &s->mm.w_md, &s->w_fwd, &w));
+        st = ganet__deconv_mm_forward(l->ctx, &s->mm, x->data, w->data,
+                                      s->dst->data);
+    } else {
+        GANET__TRY(ganet__tensor_as(
+                src, ganet__prim_md(&s->fwd, dnnl_query_src_md, 0),
+                &s->src_stage, &x));
+        GANET__TRY(weights_for(c, &s->fwd, &s->w_fwd, &w));
+        dnnl_exec_arg_t args[4] = {
+                {DNNL_ARG_SRC, x->mem},
+                {DNNL_ARG_WEIGHTS, w->mem},
+                {DNNL_ARG_DST, s->dst->mem},
+                {DNNL_ARG_BIAS, c->o.bias ? c->bias->mem : NULL},
+        };
+        st = ganet__prim_execute(l->ctx, &s->fwd, c->o.bias ? 4 : 3, args);
+    }
     if (st != GANET_OK) {
         /* The output is half written and the primitives may be for another
          * shape than the last good pass: refuse backward until the next
@@ -350,6 +390,40 @@ static ganet_status reuse_as(const ganet_tensor *t, const ganet_tensor *made,
  * parameter's plain layout) and diff_bias (C_out) unless the layer's
  * parameters need no gradient; with neither wanted there is nothing to
  * do. */
+/* backward() for a layer that runs as a matrix product: diff_dst in the
+ * output's layout, diff_src plain. */
+static ganet_status backward_matmul(conv_layer *c, const ganet_tensor *diff_dst,
+                                    const ganet_tensor **diff_src)
+{
+    ganet_context *ctx = c->base.ctx;
+    shape_state *s = &c->s;
+    bool want_weights = c->base.requires_grad;
+    GANET__TRY(ganet__deconv_mm_build_backward(ctx, &s->mm, diff_src != NULL,
+                                               want_weights));
+    const ganet_tensor *dd, *w;
+    GANET__TRY(reuse_as(diff_dst, NULL, &s->dst->md, &s->diff_dst_stage, &dd));
+    if (diff_src) {
+        dnnl_memory_desc_t plain;
+        GANET__TRY(ganet__md_plain(&plain, 4, s->src_dims));
+        GANET__TRY(tensor_in(ctx, &s->diff_src, s->src_dims, &plain));
+        GANET__TRY(weights_in(c, &c->weight->md, &s->mm.w_md, &s->w_fwd, &w));
+        GANET__TRY(ganet__deconv_mm_backward_data(ctx, &s->mm, dd->data,
+                                                  w->data, s->diff_src->data));
+        *diff_src = s->diff_src;
+    }
+    if (want_weights) {
+        const dnnl_memory_desc_t *md = &s->mm.w_md;
+        GANET__TRY(tensor_in(ctx, &s->wgrad_step, md->dims, md));
+        GANET__TRY(ganet__deconv_mm_backward_weights(
+                ctx, &s->mm, c->src_used->data, dd->data, s->wgrad_step->data));
+        GANET__TRY(ganet__convert(ctx, md, s->wgrad_step->data,
+                                  &c->diff_weight->md, c->diff_weight->data,
+                                  true));
+        c->diff_weight->version++;
+    }
+    return GANET_OK;
+}
+
 static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
                              const ganet_tensor **diff_src)
 {
@@ -357,15 +431,17 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     ganet_context *ctx = l->ctx;
     shape_state *s = &c->s;
     bool want_weights = l->requires_grad;
-    if (diff_src && !s->bwd_data.prim)
-        GANET__TRY(build_backward_data(c));
-    if (want_weights && !s->bwd_weights.prim)
-        GANET__TRY(build_backward_weights(c));
     GANET__CHECK(c->diff_weight->plain && (!c->o.bias || c->diff_bias->plain),
                  GANET_ERR_STATE,
                  "%s: the gradients are not in their plain "
                  "layout",
                  l->ops->kind);
+    if (s->as_matmul)
+        return backward_matmul(c, diff_dst, diff_src);
+    if (diff_src && !s->bwd_data.prim)
+        GANET__TRY(build_backward_data(c));
+    if (want_weights && !s->bwd_weights.prim)
+        GANET__TRY(build_backward_weights(c));
 
     const ganet_tensor *dd = NULL;
     if (diff_src) {

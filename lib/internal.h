@@ -93,6 +93,16 @@ ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
                                 const_dnnl_primitive_desc_t hint,
                                 const char *what);
 
+/* The two halves of ganet__prim_create(): the descriptor alone, which
+ * says the layouts the primitive would choose, and then the primitive
+ * (and the scratchpad it needs). A failed finish destroys p. */
+ganet_status ganet__prim_describe(ganet_context *ctx, ganet__prim *p,
+                                  const void *op_desc,
+                                  const_dnnl_primitive_desc_t hint,
+                                  const char *what);
+ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
+                                const char *what);
+
 /* Create a reorder between two memory descriptors. */
 ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,
                                         const dnnl_memory_desc_t *from,

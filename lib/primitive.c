@@ -35,8 +35,8 @@ static ganet_status reserve_scratch(ganet_context *ctx, size_t size)
     return GANET_OK;
 }
 
-/* Finish a primitive from its descriptor: scratchpad memory, primitive. */
-static ganet_status finish(ganet_context *ctx, ganet__prim *p, const char *what)
+ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
+                                const char *what)
 {
     const dnnl_memory_desc_t *smd =
             ganet__prim_md(p, dnnl_query_scratchpad_md, 0);
@@ -60,10 +60,10 @@ static ganet_status finish(ganet_context *ctx, ganet__prim *p, const char *what)
     return GANET_OK;
 }
 
-ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
-                                const void *op_desc,
-                                const_dnnl_primitive_desc_t hint,
-                                const char *what)
+ganet_status ganet__prim_describe(ganet_context *ctx, ganet__prim *p,
+                                  const void *op_desc,
+                                  const_dnnl_primitive_desc_t hint,
+                                  const char *what)
 {
     memset(p, 0, sizeof *p);
     ganet__context_enter(ctx);
@@ -76,7 +76,16 @@ ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
         p->pd = NULL;
         return ganet__dnnl(st, what);
     }
-    return finish(ctx, p, what);
+    return GANET_OK;
+}
+
+ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
+                                const void *op_desc,
+                                const_dnnl_primitive_desc_t hint,
+                                const char *what)
+{
+    GANET__TRY(ganet__prim_describe(ctx, p, op_desc, hint, what));
+    return ganet__prim_finish(ctx, p, what);
 }
 
 ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,
@@ -94,7 +103,7 @@ ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,
         p->pd = NULL;
         return ganet__dnnl(st, "reorder");
     }
-    return finish(ctx, p, "reorder");
+    return ganet__prim_finish(ctx, p, "reorder");
 }
 
 ganet_status ganet__prim_execute(ganet_context *ctx, ganet__prim *p, int nargs,
