@@ -5,9 +5,10 @@
  * hidden block, ReLU in G, LeakyReLU(0.2) in D, tanh and sigmoid at the
  * ends. The ReLUs and LeakyReLUs run in place, as PyTorch's example has
  * them (inplace=True): each follows a convolution or a BatchNorm and comes
- * before a convolution, so they need no tensors of their own. The
- * BatchNorms write their input gradient in place of the one they receive,
- * which nothing reads again.
+ * before a convolution, so they need no tensors of their own. G's final
+ * tanh writes over the last convolution's output too (its gradient is the
+ * caller's, so that side keeps a tensor). The BatchNorms write their input
+ * gradient in place of the one they receive, which nothing reads again.
  */
 #include <stdio.h>
 
@@ -105,7 +106,7 @@ static ganet_status build_generator(ganet_context *ctx, const dcgan_config *cfg,
         DCGAN_TRY(add_inplace(g, ganet_relu_create(ctx, &l), &l));
     }
     DCGAN_TRY(conv(ctx, g, true, cfg->ngf, cfg->channels, 2, 1));
-    DCGAN_TRY(add(g, ganet_tanh_create(ctx, &l), &l));
+    DCGAN_TRY(add_inplace(g, ganet_tanh_create(ctx, &l), &l));
     return ganet_layer_init(g, GANET_INIT_DCGAN);
 }
 
