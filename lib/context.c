@@ -78,6 +78,7 @@ void ganet_context_destroy(ganet_context *ctx)
     if (ctx == NULL)
         return;
     free(ctx->scratch);
+    free(ctx->transient);
     if (ctx->stream)
         dnnl_stream_destroy(ctx->stream);
     if (ctx->engine)

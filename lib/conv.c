@@ -36,9 +36,10 @@ typedef struct shape_state {
      * input comes in another one. */
     ganet_tensor *src_stage, *bwd_src_stage, *diff_dst_stage, *wdiff_dst_stage;
     weight_cache w_fwd, w_bwd;
-    /* Backward by weights overwrites, in its own layout; the layer adds
-     * this into the parameter's gradient in the parameter's layout. */
-    ganet_tensor *wgrad_step;
+    /* Backward by weights overwrites, in its own layout, so it writes to
+     * the context's transient buffer, which the layer then adds into the
+     * parameter's gradient in the parameter's layout. */
+    dnnl_memory_t wgrad_step;
     /* A transposed convolution that is a matrix product runs as one
      * (deconv_matmul.h): fwd then only says the output's layout, w_fwd
      * holds the product's weights, and the source and its gradient are
@@ -121,10 +122,12 @@ static void free_shape_state(shape_state *s)
     ganet__prim_destroy(&s->bwd_data);
     ganet__prim_destroy(&s->bwd_weights);
     ganet__deconv_mm_destroy(&s->mm);
+    if (s->wgrad_step)
+        dnnl_memory_destroy(s->wgrad_step);
     ganet_tensor *owned[] = {
             s->dst,           s->diff_src,       s->src_stage,
             s->bwd_src_stage, s->diff_dst_stage, s->wdiff_dst_stage,
-            s->w_fwd.t,       s->w_bwd.t,        s->wgrad_step};
+            s->w_fwd.t,       s->w_bwd.t};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         ganet_tensor_destroy(owned[i]);
     memset(s, 0, sizeof *s);
@@ -309,11 +312,16 @@ static ganet_status build_backward_weights(conv_layer *c)
                               &d, dnnl_convolution_direct, &src_md, &w_md, b,
                               &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r);
     GANET__DNNL(st, c->base.ops->kind);
-    GANET__TRY(ganet__prim_create(c->base.ctx, &s->bwd_weights, &d, s->fwd.pd,
+    ganet_context *ctx = c->base.ctx;
+    GANET__TRY(ganet__prim_create(ctx, &s->bwd_weights, &d, s->fwd.pd,
                                   c->base.ops->kind));
-    return tensor_in(
-            c->base.ctx, &s->wgrad_step, c->w_dims,
-            ganet__prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0));
+    const dnnl_memory_desc_t *md =
+            ganet__prim_md(&s->bwd_weights, dnnl_query_diff_weights_md, 0);
+    GANET__TRY(ganet__transient_reserve(ctx, dnnl_memory_desc_get_size(md)));
+    GANET__DNNL(dnnl_memory_create(&s->wgrad_step, md, ctx->engine,
+                                   DNNL_MEMORY_NONE),
+                c->base.ops->kind);
+    return GANET_OK;
 }
 
 /* src: (N, C_in, H, W), any layout -> dst: (N, C_out, OH, OW), in the
@@ -413,12 +421,13 @@ static ganet_status backward_matmul(conv_layer *c, const ganet_tensor *diff_dst,
     }
     if (want_weights) {
         const dnnl_memory_desc_t *md = &s->mm.w_md;
-        GANET__TRY(tensor_in(ctx, &s->wgrad_step, md->dims, md));
+        /* Grows once, on the first pass. */
+        GANET__TRY(
+                ganet__transient_reserve(ctx, dnnl_memory_desc_get_size(md)));
         GANET__TRY(ganet__deconv_mm_backward_weights(
-                ctx, &s->mm, c->src_used->data, dd->data, s->wgrad_step->data));
-        GANET__TRY(ganet__convert(ctx, md, s->wgrad_step->data,
-                                  &c->diff_weight->md, c->diff_weight->data,
-                                  true));
+                ctx, &s->mm, c->src_used->data, dd->data, ctx->transient));
+        GANET__TRY(ganet__convert(ctx, md, ctx->transient, &c->diff_weight->md,
+                                  c->diff_weight->data, true));
         c->diff_weight->version++;
     }
     return GANET_OK;
@@ -468,18 +477,21 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
                             ganet__prim_md(p, dnnl_query_diff_dst_md, 0),
                             &s->wdiff_dst_stage, &wdd));
         /* oneDNN overwrites its output and the layer must accumulate, so
-         * the gradient of this pass goes to a step tensor first. */
+         * the gradient of this pass goes to the transient buffer first. */
+        GANET__DNNL(dnnl_memory_set_data_handle(s->wgrad_step, ctx->transient),
+                    l->ops->kind);
         dnnl_exec_arg_t wargs[4] = {
                 {DNNL_ARG_SRC, x->mem},
                 {DNNL_ARG_DIFF_DST, wdd->mem},
-                {DNNL_ARG_DIFF_WEIGHTS, s->wgrad_step->mem},
+                {DNNL_ARG_DIFF_WEIGHTS, s->wgrad_step},
                 {DNNL_ARG_DIFF_BIAS, c->o.bias ? c->bgrad_step->mem : NULL},
         };
         GANET__TRY(ganet__prim_execute(ctx, &s->bwd_weights, c->o.bias ? 4 : 3,
                                        wargs));
         /* Back to the parameter's layout, added in the same pass. */
-        GANET__TRY(ganet__convert(ctx, &s->wgrad_step->md, s->wgrad_step->data,
-                                  &c->w_md, c->diff_weight->data, true));
+        GANET__TRY(ganet__convert(
+                ctx, ganet__prim_md(p, dnnl_query_diff_weights_md, 0),
+                ctx->transient, &c->w_md, c->diff_weight->data, true));
         c->diff_weight->version++;
         if (c->o.bias)
             ganet__accumulate(c->diff_bias, c->bgrad_step);

@@ -60,6 +60,11 @@ struct ganet_context {
      * runs one primitive at a time, so they never need it together. */
     void *scratch;
     size_t scratch_size;
+    /* One buffer for a result that a layer consumes before the call that
+     * made it returns (a convolution's weight gradient of one pass, before
+     * it is added into the parameter's), shared for the same reason. */
+    void *transient;
+    size_t transient_size;
 };
 
 void ganet__log(const ganet_context *ctx, ganet_log_level level,
@@ -102,6 +107,11 @@ ganet_status ganet__prim_describe(ganet_context *ctx, ganet__prim *p,
                                   const char *what);
 ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
                                 const char *what);
+
+/* Grow the context's transient buffer to hold size bytes. Called when a
+ * layer is built, so that steady loops never allocate; the buffer may move
+ * then, so users take ctx->transient afresh at every call. */
+ganet_status ganet__transient_reserve(ganet_context *ctx, size_t size);
 
 /* Create a reorder between two memory descriptors. */
 ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,

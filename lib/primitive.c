@@ -20,19 +20,32 @@ static ganet_status make_attr(dnnl_primitive_attr_t *attr)
     return GANET_OK;
 }
 
-/* Grow the context's scratchpad to hold size bytes. Done when a primitive
- * is created, so execution never allocates. */
-static ganet_status reserve_scratch(ganet_context *ctx, size_t size)
+/* Grow one of the context's shared buffers to hold size bytes. */
+static ganet_status reserve(ganet_context *ctx, void **buf, size_t *buf_size,
+                            size_t size, const char *what)
 {
-    if (size <= ctx->scratch_size)
+    if (size <= *buf_size)
         return GANET_OK;
     void *p = ganet__alloc(ctx, size);
     GANET__CHECK(p != NULL, GANET_ERR_OUT_OF_MEMORY,
-                 "scratchpad: cannot allocate %zu bytes", size);
-    ganet__free(ctx, ctx->scratch, ctx->scratch_size);
-    ctx->scratch = p;
-    ctx->scratch_size = size;
+                 "%s: cannot allocate %zu bytes", what, size);
+    ganet__free(ctx, *buf, *buf_size);
+    *buf = p;
+    *buf_size = size;
     return GANET_OK;
+}
+
+/* Grow the scratchpad when a primitive is created, so execution never
+ * allocates. */
+static ganet_status reserve_scratch(ganet_context *ctx, size_t size)
+{
+    return reserve(ctx, &ctx->scratch, &ctx->scratch_size, size, "scratchpad");
+}
+
+ganet_status ganet__transient_reserve(ganet_context *ctx, size_t size)
+{
+    return reserve(ctx, &ctx->transient, &ctx->transient_size, size,
+                   "transient buffer");
 }
 
 ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
