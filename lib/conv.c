@@ -40,6 +40,7 @@ typedef struct shape_state {
      * the context's transient buffer, which the layer then adds into the
      * parameter's gradient in the parameter's layout. */
     dnnl_memory_t wgrad_step;
+    ganet__reorder wgrad_add;
     /* A transposed convolution that is a matrix product runs as one
      * (deconv_matmul.h): fwd then only says the output's layout, w_fwd
      * holds the product's weights, and the source and its gradient are
@@ -124,6 +125,7 @@ static void free_shape_state(shape_state *s)
     ganet__deconv_mm_destroy(&s->mm);
     if (s->wgrad_step)
         dnnl_memory_destroy(s->wgrad_step);
+    ganet__reorder_destroy(&s->wgrad_add);
     ganet_tensor *owned[] = {
             s->dst,           s->diff_src,       s->src_stage,
             s->bwd_src_stage, s->diff_dst_stage, s->wdiff_dst_stage,
@@ -179,8 +181,9 @@ static ganet_status weights_in(conv_layer *c, const dnnl_memory_desc_t *from,
     if (cache->t == NULL)
         GANET__TRY(tensor_in(c->base.ctx, &cache->t, md->dims, md));
     if (cache->made_from != c->weight->version + 1) {
-        GANET__TRY(ganet__convert(c->base.ctx, from, c->weight->data, md,
-                                  cache->t->data, false));
+        GANET__TRY(ganet__reorder_run(c->base.ctx, &cache->t->fill, from,
+                                      c->weight->data, md, cache->t->data,
+                                      false));
         cache->made_from = c->weight->version + 1;
     }
     *out = cache->t;
@@ -426,8 +429,9 @@ static ganet_status backward_matmul(conv_layer *c, const ganet_tensor *diff_dst,
                 ganet__transient_reserve(ctx, dnnl_memory_desc_get_size(md)));
         GANET__TRY(ganet__deconv_mm_backward_weights(
                 ctx, &s->mm, c->src_used->data, dd->data, ctx->transient));
-        GANET__TRY(ganet__convert(ctx, md, ctx->transient, &c->diff_weight->md,
-                                  c->diff_weight->data, true));
+        GANET__TRY(ganet__reorder_run(ctx, &s->wgrad_add, md, ctx->transient,
+                                      &c->diff_weight->md, c->diff_weight->data,
+                                      true));
         c->diff_weight->version++;
     }
     return GANET_OK;
@@ -489,8 +493,9 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
         GANET__TRY(ganet__prim_execute(ctx, &s->bwd_weights, c->o.bias ? 4 : 3,
                                        wargs));
         /* Back to the parameter's layout, added in the same pass. */
-        GANET__TRY(ganet__convert(
-                ctx, ganet__prim_md(p, dnnl_query_diff_weights_md, 0),
+        GANET__TRY(ganet__reorder_run(
+                ctx, &s->wgrad_add,
+                ganet__prim_md(p, dnnl_query_diff_weights_md, 0),
                 ctx->transient, &c->w_md, c->diff_weight->data, true));
         c->diff_weight->version++;
         if (c->o.bias)

@@ -108,15 +108,32 @@ ganet_status ganet__prim_describe(ganet_context *ctx, ganet__prim *p,
 ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
                                 const char *what);
 
+/* A layout conversion that runs at one place in a steady loop, with a
+ * oneDNN reorder made there on first use (its jitted code is several
+ * times faster than ganet__convert()'s gather) and made again only when
+ * the layouts change. Zeroed, it is ready; ganet__reorder_destroy() frees
+ * it. */
+typedef struct ganet__reorder {
+    ganet__prim p;
+    dnnl_memory_desc_t from, to;
+    bool accumulate;
+    /* Views on the memory of each call. */
+    dnnl_memory_t src, dst;
+} ganet__reorder;
+
+/* ganet__convert(), through r's reorder: src laid out as from into dst laid
+ * out as to, added to dst's values with accumulate. Where oneDNN has no
+ * reorder for the pair, ganet__convert() does the work. */
+ganet_status ganet__reorder_run(ganet_context *ctx, ganet__reorder *r,
+                                const dnnl_memory_desc_t *from, const void *src,
+                                const dnnl_memory_desc_t *to, void *dst,
+                                bool accumulate);
+void ganet__reorder_destroy(ganet__reorder *r);
+
 /* Grow the context's transient buffer to hold size bytes. Called when a
  * layer is built, so that steady loops never allocate; the buffer may move
  * then, so users take ctx->transient afresh at every call. */
 ganet_status ganet__transient_reserve(ganet_context *ctx, size_t size);
-
-/* Create a reorder between two memory descriptors. */
-ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,
-                                        const dnnl_memory_desc_t *from,
-                                        const dnnl_memory_desc_t *to);
 
 /* Execute with the given arguments plus the scratchpad; waits for the
  * stream, so the host may read the results afterwards. */
@@ -150,6 +167,9 @@ struct ganet_tensor {
     /* Bumped whenever the values may have changed, so that layers can
      * keep a copy in another layout and refresh it only when needed. */
     uint64_t version;
+    /* For a layer's copy of another tensor in another layout (a stage, a
+     * weight cache): the conversion that refreshes it. */
+    ganet__reorder fill;
 };
 
 /* The tensor as oneDNN memory in its current layout. */

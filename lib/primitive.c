@@ -48,8 +48,9 @@ ganet_status ganet__transient_reserve(ganet_context *ctx, size_t size)
                    "transient buffer");
 }
 
-ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
-                                const char *what)
+/* Finish p, counted in *count. */
+static ganet_status finish(ganet_context *ctx, ganet__prim *p, const char *what,
+                           uint64_t *count)
 {
     const dnnl_memory_desc_t *smd =
             ganet__prim_md(p, dnnl_query_scratchpad_md, 0);
@@ -68,7 +69,7 @@ ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
         ganet__prim_destroy(p);
         return st;
     }
-    ctx->stats.primitives_created++;
+    (*count)++;
     ganet__log(ctx, GANET_LOG_DEBUG, "created primitive for %s", what);
     return GANET_OK;
 }
@@ -92,6 +93,12 @@ ganet_status ganet__prim_describe(ganet_context *ctx, ganet__prim *p,
     return GANET_OK;
 }
 
+ganet_status ganet__prim_finish(ganet_context *ctx, ganet__prim *p,
+                                const char *what)
+{
+    return finish(ctx, p, what, &ctx->stats.primitives_created);
+}
+
 ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
                                 const void *op_desc,
                                 const_dnnl_primitive_desc_t hint,
@@ -99,24 +106,6 @@ ganet_status ganet__prim_create(ganet_context *ctx, ganet__prim *p,
 {
     GANET__TRY(ganet__prim_describe(ctx, p, op_desc, hint, what));
     return ganet__prim_finish(ctx, p, what);
-}
-
-ganet_status ganet__prim_create_reorder(ganet_context *ctx, ganet__prim *p,
-                                        const dnnl_memory_desc_t *from,
-                                        const dnnl_memory_desc_t *to)
-{
-    memset(p, 0, sizeof *p);
-    ganet__context_enter(ctx);
-    dnnl_primitive_attr_t attr;
-    GANET__TRY(make_attr(&attr));
-    dnnl_status_t st = dnnl_reorder_primitive_desc_create(
-            &p->pd, from, ctx->engine, to, ctx->engine, attr);
-    dnnl_primitive_attr_destroy(attr);
-    if (st != dnnl_success) {
-        p->pd = NULL;
-        return ganet__dnnl(st, "reorder");
-    }
-    return ganet__prim_finish(ctx, p, "reorder");
 }
 
 ganet_status ganet__prim_execute(ganet_context *ctx, ganet__prim *p, int nargs,
@@ -138,6 +127,82 @@ ganet_status ganet__prim_execute(ganet_context *ctx, ganet__prim *p, int nargs,
                 "execute");
     GANET__DNNL(dnnl_stream_wait(ctx->stream), "stream wait");
     return GANET_OK;
+}
+
+/* A reorder for r's layouts, adding into dst when r->accumulate (a sum
+ * post-op: dst = src + dst). */
+static ganet_status build_reorder(ganet_context *ctx, ganet__reorder *r)
+{
+    ganet__context_enter(ctx);
+    dnnl_primitive_attr_t attr;
+    GANET__TRY(make_attr(&attr));
+    dnnl_post_ops_t ops = NULL;
+    dnnl_status_t st = dnnl_success;
+    if (r->accumulate) {
+        st = dnnl_post_ops_create(&ops);
+        if (st == dnnl_success)
+            st = dnnl_post_ops_append_sum(ops, 1.0f);
+        if (st == dnnl_success)
+            st = dnnl_primitive_attr_set_post_ops(attr, ops);
+    }
+    if (st == dnnl_success)
+        st = dnnl_reorder_primitive_desc_create(&r->p.pd, &r->from, ctx->engine,
+                                                &r->to, ctx->engine, attr);
+    if (ops)
+        dnnl_post_ops_destroy(ops);
+    dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success) {
+        r->p.pd = NULL;
+        return ganet__dnnl(st, "reorder");
+    }
+    GANET__TRY(finish(ctx, &r->p, "reorder", &ctx->stats.reorders_created));
+    GANET__DNNL(dnnl_memory_create(&r->src, &r->from, ctx->engine,
+                                   DNNL_MEMORY_NONE),
+                "reorder");
+    GANET__DNNL(
+            dnnl_memory_create(&r->dst, &r->to, ctx->engine, DNNL_MEMORY_NONE),
+            "reorder");
+    return GANET_OK;
+}
+
+ganet_status ganet__reorder_run(ganet_context *ctx, ganet__reorder *r,
+                                const dnnl_memory_desc_t *from, const void *src,
+                                const dnnl_memory_desc_t *to, void *dst,
+                                bool accumulate)
+{
+    if (!accumulate && dnnl_memory_desc_equal(from, to))
+        return ganet__convert(ctx, from, src, to, dst, false);
+    bool same = r->accumulate == accumulate &&
+                dnnl_memory_desc_equal(&r->from, from) &&
+                dnnl_memory_desc_equal(&r->to, to);
+    if (!same) {
+        ganet__reorder_destroy(r);
+        r->from = *from;
+        r->to = *to;
+        r->accumulate = accumulate;
+        if (build_reorder(ctx, r) != GANET_OK) {
+            /* Keep the layouts, so that the failure is not tried again
+             * at every call. */
+            ganet__prim_destroy(&r->p);
+        }
+    }
+    if (r->p.prim == NULL || r->src == NULL || r->dst == NULL)
+        return ganet__convert(ctx, from, src, to, dst, accumulate);
+    /* oneDNN takes data handles as void *; it only reads src. */
+    GANET__DNNL(dnnl_memory_set_data_handle(r->src, (void *)src), "reorder");
+    GANET__DNNL(dnnl_memory_set_data_handle(r->dst, dst), "reorder");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, r->src}, {DNNL_ARG_TO, r->dst}};
+    return ganet__prim_execute(ctx, &r->p, 2, args);
+}
+
+void ganet__reorder_destroy(ganet__reorder *r)
+{
+    ganet__prim_destroy(&r->p);
+    if (r->src)
+        dnnl_memory_destroy(r->src);
+    if (r->dst)
+        dnnl_memory_destroy(r->dst);
+    memset(r, 0, sizeof *r);
 }
 
 void ganet__prim_destroy(ganet__prim *p)

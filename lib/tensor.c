@@ -236,7 +236,8 @@ ganet_status ganet__tensor_as(const ganet_tensor *t,
         *stage = s = fresh;
     }
     GANET__TRY(ganet__tensor_set_layout(s, md, false));
-    GANET__TRY(ganet__convert(t->ctx, &t->md, t->data, md, s->data, false));
+    GANET__TRY(ganet__reorder_run(t->ctx, &s->fill, &t->md, t->data, md,
+                                  s->data, false));
     s->version++;
     *out = s;
     return GANET_OK;
@@ -304,6 +305,7 @@ void ganet_tensor_destroy(ganet_tensor *tensor)
         return;
     if (tensor->mem)
         dnnl_memory_destroy(tensor->mem);
+    ganet__reorder_destroy(&tensor->fill);
     ganet__free(tensor->ctx, tensor->data, tensor->capacity);
     free(tensor);
 }

@@ -700,6 +700,7 @@ static void check_reuse(ganet_context *ctx, bool transposed)
     }
     ganet_context_stats after = stats_of(ctx);
     assert_int_equal(after.primitives_created, before.primitives_created);
+    assert_int_equal(after.reorders_created, before.reorders_created);
     assert_int_equal(after.allocations, before.allocations);
     assert_int_equal(after.bytes_in_use, before.bytes_in_use);
 

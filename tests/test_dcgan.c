@@ -278,6 +278,7 @@ static void test_dcgan_steady_loop_creates_and_allocates_nothing(void **state)
                      GANET_OK);
     assert_int_equal(ganet_context_get_stats(f->ctx, &after), GANET_OK);
     assert_int_equal(after.primitives_created, before.primitives_created);
+    assert_int_equal(after.reorders_created, before.reorders_created);
     assert_int_equal(after.allocations, before.allocations);
     assert_int_equal(after.bytes_in_use, before.bytes_in_use);
     ganet_tensor_destroy(noise);

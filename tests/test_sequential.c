@@ -391,6 +391,7 @@ static void test_sequential_blocked_layouts_match_plain(void **state)
         if (pass == 2) {
             assert_int_equal(ganet_context_get_stats(ctx, &s1), GANET_OK);
             assert_int_equal(s1.primitives_created, s0.primitives_created);
+            assert_int_equal(s1.reorders_created, s0.reorders_created);
             assert_int_equal(s1.allocations, s0.allocations);
             assert_int_equal(s1.bytes_in_use, s0.bytes_in_use);
         }

@@ -102,8 +102,13 @@ typedef struct ganet_rng_state {
  *        set-up work.
  */
 typedef struct ganet_context_stats {
-    /** oneDNN primitives created by objects of this context so far. */
+    /** oneDNN primitives that compute (convolutions, batch norms, ...)
+     *  created by objects of this context so far. */
     uint64_t primitives_created;
+    /** oneDNN reorders (layout conversions inside layers, each made once
+     *  for its pair of layouts) created by objects of this context so
+     *  far. */
+    uint64_t reorders_created;
     /** Buffers allocated for tensors, layers and scratchpads so far. */
     uint64_t allocations;
     /** Bytes currently allocated for those buffers. */
