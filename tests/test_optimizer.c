@@ -661,6 +661,100 @@ static void test_optimizer_steady_loop_does_not_allocate(void **state)
     ganet_layer_destroy(net);
 }
 
+/* An Adam over a BatchNorm2d of n features (weight and bias, n values
+ * each), made with the vector kernel or, with GANET_NO_AVX2 set while it
+ * is created, without it. */
+static ganet_optimizer *adam_over(ganet_context *ctx, int64_t n, bool vector,
+                                  float weight_decay, bool amsgrad,
+                                  ganet_layer **layer)
+{
+    ganet_batchnorm2d_options b = GANET_BATCHNORM2D_OPTIONS_DEFAULT;
+    b.num_features = n;
+    assert_int_equal(ganet_batchnorm2d_create(ctx, &b, layer), GANET_OK);
+    ganet_adam_options o = GANET_ADAM_OPTIONS_DEFAULT;
+    o.lr = 2e-4f;
+    o.beta1 = 0.5f;
+    o.weight_decay = weight_decay;
+    o.amsgrad = amsgrad;
+    if (!vector)
+        assert_int_equal(setenv("GANET_NO_AVX2", "1", 1), 0);
+    ganet_optimizer *opt = NULL;
+    assert_int_equal(ganet_adam_create(*layer, &o, &opt), GANET_OK);
+    assert_int_equal(unsetenv("GANET_NO_AVX2"), 0);
+    return opt;
+}
+
+static void assert_same_bits(ganet_tensor *a, ganet_tensor *b)
+{
+    float *x = support_values(a), *y = support_values(b);
+    assert_memory_equal(x, y, (size_t)ganet_tensor_count(a) * sizeof *x);
+    free(x);
+    free(y);
+}
+
+/* Adam's vector kernel (where the CPU has AVX2) gives the scalar
+ * kernel's bits: lengths around the vector width and across the chunks
+ * the threads share, with and without weight decay and AMSGrad, over
+ * steps whose bias corrections differ. */
+static void test_optimizer_adam_kernels_agree(void **state)
+{
+    ganet_context *ctx = *state;
+    const int64_t lengths[] = {1, 7, 8, 9, 33, 70001};
+    for (size_t k = 0; k < sizeof lengths / sizeof *lengths; k++) {
+        int64_t n = lengths[k];
+        float *g = malloc((size_t)n * sizeof *g);
+        assert_non_null(g);
+        for (int variant = 0; variant < 4; variant++) {
+            float wd = variant & 1 ? 0.01f : 0.0f;
+            bool ams = variant & 2;
+            ganet_layer *la, *lb;
+            ganet_optimizer *a = adam_over(ctx, n, true, wd, ams, &la);
+            ganet_optimizer *b = adam_over(ctx, n, false, wd, ams, &lb);
+            for (int step = 0; step < 3; step++) {
+                for (int p = 0; p < 2; p++) {
+                    for (int64_t i = 0; i < n; i++)
+                        g[i] = sinf(0.7f * (float)(i + 31 * step + 7 * p)) *
+                               (step == 1 ? 3e-3f : 1.0f);
+                    ganet_tensor *ga, *gb;
+                    assert_int_equal(ganet_layer_param(la, p, NULL, NULL, &ga),
+                                     GANET_OK);
+                    assert_int_equal(ganet_layer_param(lb, p, NULL, NULL, &gb),
+                                     GANET_OK);
+                    assert_int_equal(ganet_tensor_copy_from(ga, g, (size_t)n),
+                                     GANET_OK);
+                    assert_int_equal(ganet_tensor_copy_from(gb, g, (size_t)n),
+                                     GANET_OK);
+                }
+                assert_int_equal(ganet_optimizer_step(a), GANET_OK);
+                assert_int_equal(ganet_optimizer_step(b), GANET_OK);
+            }
+            for (int p = 0; p < 2; p++) {
+                ganet_tensor *va, *vb;
+                assert_int_equal(ganet_layer_param(la, p, NULL, &va, NULL),
+                                 GANET_OK);
+                assert_int_equal(ganet_layer_param(lb, p, NULL, &vb, NULL),
+                                 GANET_OK);
+                assert_same_bits(va, vb);
+            }
+            assert_int_equal(ganet_optimizer_state_count(a),
+                             ganet_optimizer_state_count(b));
+            for (int s = 0; s < ganet_optimizer_state_count(a); s++) {
+                ganet_tensor *sa, *sb;
+                assert_int_equal(ganet_optimizer_state(a, s, NULL, &sa),
+                                 GANET_OK);
+                assert_int_equal(ganet_optimizer_state(b, s, NULL, &sb),
+                                 GANET_OK);
+                assert_same_bits(sa, sb);
+            }
+            ganet_optimizer_destroy(a);
+            ganet_optimizer_destroy(b);
+            ganet_layer_destroy(la);
+            ganet_layer_destroy(lb);
+        }
+        free(g);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +768,7 @@ int main(void)
             cmocka_unit_test(test_optimizer_step_count_and_lr),
             cmocka_unit_test(test_optimizer_set_lr_takes_effect),
             cmocka_unit_test(test_optimizer_steady_loop_does_not_allocate),
+            cmocka_unit_test(test_optimizer_adam_kernels_agree),
     };
     return cmocka_run_group_tests_name("optimizer", tests,
                                        support_context_setup,

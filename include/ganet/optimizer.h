@@ -18,7 +18,11 @@
  * every machine; the scalar factors (bias corrections, step size) are
  * computed in double as Python computes them. The float hyper-parameters
  * are widened to double through their shortest decimal form, so 0.9f
- * counts as Python's 0.9.
+ * counts as Python's 0.9. A step runs on the context's threads, and Adam
+ * eight values at a time where the CPU has AVX2 and FMA; each value goes
+ * through the same roundings either way, so the bits do not depend on
+ * either (the environment variable GANET_NO_AVX2, read when an optimizer
+ * is created, turns the eight-wide kernel off, to compare).
  *
  * State: Adam keeps "exp_avg" and "exp_avg_sq" per parameter (and
  * "max_exp_avg_sq" with AMSGrad); SGD with momentum keeps
