@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what is needed, build libganet and train the DC-GAN on
 # Fashion-MNIST (from Debian's dataset-fashion-mnist) for one epoch:
-# 937 iterations of 64 images, about six minutes on two cores, after
+# 937 iterations of 64 images, about three minutes on two cores, after
 # which the samples show recognisable clothes.
 set -eu
 cd "$(dirname "$0")/.."
