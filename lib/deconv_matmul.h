@@ -3,8 +3,9 @@
  * output padding, and no bias, as one matrix product: every input pixel
  * spreads over the whole kH x kW output, so output sample n is row n of
  * z (N x C_in) times W (C_in x C_out*kH*kW). The DC-GAN's first layer is
- * one. oneDNN's deconvolution runs it as a general strided convolution at
- * a fifth of the speed of its matrix product.
+ * one. oneDNN's deconvolution runs it as a general strided convolution,
+ * four times slower than its matrix product in the DC-GAN (forward, batch
+ * 64, 100 -> 512x4x4).
  *
  * The weights are laid out like one output sample (columns in the order of
  * the output's memory, zero where the output layout pads channels), so
