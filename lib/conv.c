@@ -35,7 +35,13 @@ typedef struct shape_state {
     /* Inputs converted to the layout a primitive wants; NULL until an
      * input comes in another one. */
     ganet_tensor *src_stage, *bwd_src_stage, *diff_dst_stage, *wdiff_dst_stage;
-    weight_cache w_fwd, w_bwd;
+    weight_cache w_fwd;
+    /* Backward by data reads the weights in yet another layout; they are
+     * converted into the context's transient buffer at every pass (the
+     * weight gradient goes there only after), which costs less than the
+     * memory of a second copy. */
+    dnnl_memory_t w_bwd;
+    ganet__reorder w_bwd_fill;
     /* Backward by weights overwrites, in its own layout, so it writes to
      * the context's transient buffer, which the layer then adds into the
      * parameter's gradient in the parameter's layout. */
@@ -125,11 +131,14 @@ static void free_shape_state(shape_state *s)
     ganet__deconv_mm_destroy(&s->mm);
     if (s->wgrad_step)
         dnnl_memory_destroy(s->wgrad_step);
+    if (s->w_bwd)
+        dnnl_memory_destroy(s->w_bwd);
+    ganet__reorder_destroy(&s->w_bwd_fill);
     ganet__reorder_destroy(&s->wgrad_add);
     ganet_tensor *owned[] = {
             s->dst,           s->diff_src,       s->src_stage,
             s->bwd_src_stage, s->diff_dst_stage, s->wdiff_dst_stage,
-            s->w_fwd.t,       s->w_bwd.t};
+            s->w_fwd.t};
     for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
         ganet_tensor_destroy(owned[i]);
     memset(s, 0, sizeof *s);
@@ -292,10 +301,42 @@ static ganet_status build_backward_data(conv_layer *c)
                               &d, dnnl_convolution_direct, &src_md, &w_md,
                               &dst_md, g.strides, g.dilates, g.pad_l, g.pad_r);
     GANET__DNNL(st, c->base.ops->kind);
-    GANET__TRY(ganet__prim_create(c->base.ctx, &s->bwd_data, &d, s->fwd.pd,
+    ganet_context *ctx = c->base.ctx;
+    GANET__TRY(ganet__prim_create(ctx, &s->bwd_data, &d, s->fwd.pd,
                                   c->base.ops->kind));
-    return tensor_in(c->base.ctx, &s->diff_src, s->src_dims,
+    const dnnl_memory_desc_t *w =
+            ganet__prim_md(&s->bwd_data, dnnl_query_weights_md, 0);
+    GANET__TRY(ganet__transient_reserve(ctx, dnnl_memory_desc_get_size(w)));
+    GANET__DNNL(dnnl_memory_create(&s->w_bwd, w, ctx->engine, DNNL_MEMORY_NONE),
+                c->base.ops->kind);
+    return tensor_in(ctx, &s->diff_src, s->src_dims,
                      ganet__prim_md(&s->bwd_data, dnnl_query_diff_src_md, 0));
+}
+
+/* The weights as backward by data wants them: the parameter itself or the
+ * forward pass's copy when either is in that layout and current, else a
+ * conversion into the transient buffer. */
+static ganet_status weights_for_bwd_data(conv_layer *c, dnnl_memory_t *out)
+{
+    shape_state *s = &c->s;
+    ganet_context *ctx = c->base.ctx;
+    const dnnl_memory_desc_t *md =
+            ganet__prim_md(&s->bwd_data, dnnl_query_weights_md, 0);
+    const ganet_tensor *f = s->w_fwd.t;
+    if (dnnl_memory_desc_equal(md, &c->w_md)) {
+        *out = c->weight->mem;
+    } else if (f && dnnl_memory_desc_equal(md, &f->md) &&
+               s->w_fwd.made_from == c->weight->version + 1) {
+        *out = f->mem;
+    } else {
+        GANET__TRY(ganet__reorder_run(ctx, &s->w_bwd_fill, &c->w_md,
+                                      c->weight->data, md, ctx->transient,
+                                      false));
+        GANET__DNNL(dnnl_memory_set_data_handle(s->w_bwd, ctx->transient),
+                    c->base.ops->kind);
+        *out = s->w_bwd;
+    }
+    return GANET_OK;
 }
 
 static ganet_status build_backward_weights(conv_layer *c)
@@ -458,15 +499,15 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
 
     const ganet_tensor *dd = NULL;
     if (diff_src) {
-        const ganet_tensor *w;
+        dnnl_memory_t w;
         GANET__TRY(reuse_as(
                 diff_dst, NULL,
                 ganet__prim_md(&s->bwd_data, dnnl_query_diff_dst_md, 0),
                 &s->diff_dst_stage, &dd));
-        GANET__TRY(weights_for(c, &s->bwd_data, &s->w_bwd, &w));
+        GANET__TRY(weights_for_bwd_data(c, &w));
         dnnl_exec_arg_t dargs[3] = {
                 {DNNL_ARG_DIFF_DST, dd->mem},
-                {DNNL_ARG_WEIGHTS, w->mem},
+                {DNNL_ARG_WEIGHTS, w},
                 {DNNL_ARG_DIFF_SRC, s->diff_src->mem},
         };
         GANET__TRY(ganet__prim_execute(ctx, &s->bwd_data, 3, dargs));
