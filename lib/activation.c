@@ -49,6 +49,10 @@ typedef struct eltwise_layer {
     /* The output of the last forward pass: dst, or the tensor it was
      * written over in place; what backward reads. */
     const ganet_tensor *out;
+    /* Whether the last forward pass was a ReLU that the BatchNorm before
+     * it applied (relu_fused): this layer then passes both directions on
+     * untouched. */
+    bool passed_on;
     /* The input and the output's gradient converted to md, when they come
      * in another layout. */
     ganet_tensor *src_stage, *diff_dst_stage;
@@ -138,6 +142,14 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
 {
     (void)mode;
     eltwise_layer *e = as_eltwise(l);
+    e->passed_on = l->relu_fused;
+    if (e->passed_on) {
+        /* max(0, x) of what already is max(0, x): nothing to do, and the
+         * BatchNorm's backward masks the gradient. */
+        e->out = src;
+        *dst = src;
+        return GANET_OK;
+    }
     if (!e->built || memcmp(e->dims, src->dims, sizeof e->dims) ||
         !dnnl_memory_desc_equal(&e->src_md, &src->md)) {
         ganet_status st = build_forward(e, src);
@@ -172,6 +184,10 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     eltwise_layer *e = as_eltwise(l);
     if (diff_src == NULL)
         return GANET_OK;
+    if (e->passed_on) {
+        *diff_src = diff_dst;
+        return GANET_OK;
+    }
     GANET__CHECK(e->out != NULL, GANET_ERR_STATE,
                  "%s: the last forward pass failed; run forward again",
                  l->ops->kind);
@@ -222,17 +238,30 @@ static void destroy(ganet_layer *l)
 /* An activation's backward reads its output, which it therefore never
  * lends; its diff_src is its own or one lent to it by the layer after. */
 static const ganet__layer_ops relu_ops = {
-        "ReLU", output_shape, forward, backward, describe,
-        init,   destroy,      true,    false,    true};
+        .kind = "ReLU",
+        GANET__LAYER_FUNCTIONS,
+        .can_inplace = true,
+        .lends_diff_src = true,
+        .is_relu = true,
+};
 static const ganet__layer_ops leaky_relu_ops = {
-        "LeakyReLU", output_shape, forward, backward, describe,
-        init,        destroy,      true,    false,    true};
+        .kind = "LeakyReLU",
+        GANET__LAYER_FUNCTIONS,
+        .can_inplace = true,
+        .lends_diff_src = true,
+};
 static const ganet__layer_ops tanh_ops = {
-        "Tanh", output_shape, forward, backward, describe,
-        init,   destroy,      true,    false,    true};
+        .kind = "Tanh",
+        GANET__LAYER_FUNCTIONS,
+        .can_inplace = true,
+        .lends_diff_src = true,
+};
 static const ganet__layer_ops sigmoid_ops = {
-        "Sigmoid", output_shape, forward, backward, describe,
-        init,      destroy,      true,    false,    true};
+        .kind = "Sigmoid",
+        GANET__LAYER_FUNCTIONS,
+        .can_inplace = true,
+        .lends_diff_src = true,
+};
 
 static ganet_status create(ganet_context *ctx, const ganet__layer_ops *ops,
                            dnnl_alg_kind_t alg, float alpha, ganet_layer **out,

@@ -10,17 +10,32 @@
 #include "ganet/batchnorm.h"
 #include "layer_impl.h"
 
-/* What depends on the input shape and layout: the primitives of both
- * modes, indexed by ganet_mode, and the tensors they write. The layout is
- * the input's (a convolution's choice, channels in blocks of 8, in a
- * DC-GAN): normalising in place of converting keeps the convolutions on
- * either side free of conversions, and oneDNN's fast batch normalization
- * needs a blocked layout anyway. dst and diff_src take it too. */
+/* Primitives come in four variants: the mode, and whether the ReLU after
+ * the layer is applied too (fuse_norm_relu, for a Sequential that fuses
+ * the two: the forward pass then keeps which outputs were negative in a
+ * workspace, and backward zeroes their gradient). */
+enum { VARIANTS = 4 };
+
+static int variant(ganet_mode mode, bool relu)
+{
+    return (int)mode * 2 + (relu ? 1 : 0);
+}
+
+/* What depends on the input shape and layout: the primitives of every
+ * variant and the tensors they write. The layout is the input's (a
+ * convolution's choice, channels in blocks of 8, in a DC-GAN): normalising
+ * in place of converting keeps the convolutions on either side free of
+ * conversions, and oneDNN's fast batch normalization needs a blocked
+ * layout anyway. dst and diff_src take it too. */
 typedef struct shape_state {
     bool built;
     int64_t dims[4];
     dnnl_memory_desc_t md;
-    ganet__prim fwd[2], bwd[2];
+    ganet__prim fwd[VARIANTS], bwd[VARIANTS];
+    /* The ReLU variants' workspace: one buffer, a view per variant. */
+    void *ws;
+    size_t ws_size;
+    dnnl_memory_t ws_view[VARIANTS];
     ganet_tensor *dst, *diff_src;
     /* The output's gradient converted to md, when it comes in another
      * layout. */
@@ -38,10 +53,11 @@ typedef struct bn_layer {
     /* oneDNN overwrites its scale and shift gradients; the layer adds. */
     ganet_tensor *wgrad_step, *bgrad_step;
     shape_state s;
-    /* The source and mode of the last forward pass; src is borrowed until
-     * backward. */
+    /* The source and variant of the last forward pass; src is borrowed
+     * until backward. */
     const ganet_tensor *src;
     ganet_mode mode;
+    bool relu;
 } bn_layer;
 
 static bn_layer *as_bn(const ganet_layer *l)
@@ -60,51 +76,83 @@ static ganet_status output_shape(const ganet_layer *l, const int64_t *src,
     return GANET_OK;
 }
 
-static void free_shape_state(shape_state *s)
+static void free_shape_state(ganet_context *ctx, shape_state *s)
 {
-    for (int m = 0; m < 2; m++) {
-        ganet__prim_destroy(&s->fwd[m]);
-        ganet__prim_destroy(&s->bwd[m]);
+    for (int v = 0; v < VARIANTS; v++) {
+        ganet__prim_destroy(&s->fwd[v]);
+        ganet__prim_destroy(&s->bwd[v]);
+        if (s->ws_view[v])
+            dnnl_memory_destroy(s->ws_view[v]);
     }
+    ganet__free(ctx, s->ws, s->ws_size);
     ganet_tensor_destroy(s->dst);
     ganet_tensor_destroy(s->diff_src);
     ganet_tensor_destroy(s->diff_dst_stage);
     memset(s, 0, sizeof *s);
 }
 
-static unsigned flags_for(const bn_layer *b, ganet_mode mode)
+static unsigned flags_for(const bn_layer *b, int v)
 {
     unsigned flags = b->o.affine ? dnnl_use_scale | dnnl_use_shift : 0;
-    if (mode == GANET_MODE_INFERENCE)
+    if ((ganet_mode)(v / 2) == GANET_MODE_INFERENCE)
         flags |= dnnl_use_global_stats;
+    if (v % 2)
+        flags |= dnnl_fuse_norm_relu;
     return flags;
+}
+
+/* The workspace of variant v, which p (its forward primitive) defines;
+ * none without the ReLU. */
+static ganet_status make_workspace(ganet_context *ctx, shape_state *s, int v)
+{
+    const dnnl_memory_desc_t *md =
+            ganet__prim_md(&s->fwd[v], dnnl_query_workspace_md, 0);
+    size_t size = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (size == 0)
+        return GANET_OK;
+    if (size > s->ws_size) {
+        void *p = ganet__alloc(ctx, size);
+        GANET__CHECK(p != NULL, GANET_ERR_OUT_OF_MEMORY,
+                     "BatchNorm2d: cannot allocate %zu bytes", size);
+        ganet__free(ctx, s->ws, s->ws_size);
+        s->ws = p;
+        s->ws_size = size;
+    }
+    GANET__DNNL(dnnl_memory_create(&s->ws_view[v], md, ctx->engine,
+                                   DNNL_MEMORY_NONE),
+                "BatchNorm2d");
+    return GANET_OK;
 }
 
 /* Both modes are built as forward training: with global statistics that
  * normalises exactly as inference does, and it stays a valid hint for the
  * backward pass that may follow an inference-mode forward. */
-static ganet_status build_forward(bn_layer *b, shape_state *s, ganet_mode mode)
+static ganet_status build_forward(bn_layer *b, shape_state *s, int v)
 {
     dnnl_batch_normalization_desc_t d;
     GANET__DNNL(dnnl_batch_normalization_forward_desc_init(
                         &d, dnnl_forward_training, &s->md, b->o.eps,
-                        flags_for(b, mode)),
+                        flags_for(b, v)),
                 b->base.ops->kind);
-    return ganet__prim_create(b->base.ctx, &s->fwd[mode], &d, NULL,
-                              b->base.ops->kind);
+    GANET__TRY(ganet__prim_create(b->base.ctx, &s->fwd[v], &d, NULL,
+                                  b->base.ops->kind));
+    ganet_status st = make_workspace(b->base.ctx, s, v);
+    if (st != GANET_OK)
+        ganet__prim_destroy(&s->fwd[v]);
+    return st;
 }
 
 /* Without scale and shift there is nothing but the data to differentiate,
  * and oneDNN always computes diff_src. */
-static ganet_status build_backward(bn_layer *b, ganet_mode mode)
+static ganet_status build_backward(bn_layer *b, int v)
 {
     shape_state *s = &b->s;
     dnnl_batch_normalization_desc_t d;
     GANET__DNNL(dnnl_batch_normalization_backward_desc_init(
                         &d, b->o.affine ? dnnl_backward : dnnl_backward_data,
-                        &s->md, &s->md, b->o.eps, flags_for(b, mode)),
+                        &s->md, &s->md, b->o.eps, flags_for(b, v)),
                 b->base.ops->kind);
-    return ganet__prim_create(b->base.ctx, &s->bwd[mode], &d, s->fwd[mode].pd,
+    return ganet__prim_create(b->base.ctx, &s->bwd[v], &d, s->fwd[v].pd,
                               b->base.ops->kind);
 }
 
@@ -128,31 +176,30 @@ static ganet_status diff_src_tensor(bn_layer *b, const ganet_tensor *dd,
 /* Make sure the primitive for this shape, layout and mode exists. A new
  * shape is built aside and replaces the old one only once it works, so a
  * failure leaves the layer as it was. */
-static ganet_status prepare_forward(bn_layer *b, const ganet_tensor *src,
-                                    ganet_mode mode)
+static ganet_status prepare_forward(bn_layer *b, const ganet_tensor *src, int v)
 {
     const int64_t *dims = src->dims;
     if (b->s.built && memcmp(b->s.dims, dims, sizeof b->s.dims) == 0 &&
         dnnl_memory_desc_equal(&b->s.md, &src->md)) {
-        if (b->s.fwd[mode].prim)
+        if (b->s.fwd[v].prim)
             return GANET_OK;
-        return build_forward(b, &b->s, mode);
+        return build_forward(b, &b->s, v);
     }
     shape_state fresh;
     memset(&fresh, 0, sizeof fresh);
     memcpy(fresh.dims, dims, sizeof fresh.dims);
     fresh.md = src->md;
-    ganet_status st = build_forward(b, &fresh, mode);
+    ganet_status st = build_forward(b, &fresh, v);
     if (st == GANET_OK)
         st = ganet__tensor_ensure(b->base.ctx, &fresh.dst, fresh.dims);
     if (st == GANET_OK)
         st = ganet__tensor_set_layout(fresh.dst, &fresh.md, false);
     if (st != GANET_OK) {
-        free_shape_state(&fresh);
+        free_shape_state(b->base.ctx, &fresh);
         return st;
     }
     fresh.built = true;
-    free_shape_state(&b->s);
+    free_shape_state(b->base.ctx, &b->s);
     b->s = fresh;
     /* The last pass belongs to the old shape; forward sets it again once
      * this one has run. */
@@ -187,6 +234,18 @@ static dnnl_memory_t stat(const bn_layer *b, ganet_mode mode, bool variance)
     return variance ? b->running_var->mem : b->running_mean->mem;
 }
 
+/* Append variant v's workspace to args, when it has one. */
+static ganet_status bind_workspace(shape_state *s, int v, dnnl_exec_arg_t *args,
+                                   int *n)
+{
+    if (s->ws_view[v] == NULL)
+        return GANET_OK;
+    GANET__DNNL(dnnl_memory_set_data_handle(s->ws_view[v], s->ws),
+                "BatchNorm2d");
+    args[(*n)++] = (dnnl_exec_arg_t){DNNL_ARG_WORKSPACE, s->ws_view[v]};
+    return GANET_OK;
+}
+
 /* src: (N, C, H, W), any layout -> dst: (N, C, H, W), the same layout.
  * Training writes the batch mean and biased variance (C) to the layer and
  * updates the running ones. */
@@ -201,22 +260,27 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
                  "[%lld, %lld, %lld, %lld] has N*H*W = %lld",
                  l->ops->kind, (long long)d[0], (long long)d[1],
                  (long long)d[2], (long long)d[3], (long long)m);
-    GANET__TRY(prepare_forward(b, src, mode));
+    int v = variant(mode, l->relu_fused);
+    GANET__TRY(prepare_forward(b, src, v));
 
-    dnnl_exec_arg_t args[6] = {
+    dnnl_exec_arg_t args[7] = {
             {DNNL_ARG_SRC, src->mem},
             {DNNL_ARG_DST, b->s.dst->mem},
             {DNNL_ARG_MEAN, stat(b, mode, false)},
             {DNNL_ARG_VARIANCE, stat(b, mode, true)},
-            {DNNL_ARG_SCALE, b->o.affine ? b->weight->mem : NULL},
-            {DNNL_ARG_SHIFT, b->o.affine ? b->bias->mem : NULL},
     };
-    GANET__TRY(ganet__prim_execute(l->ctx, &b->s.fwd[mode], b->o.affine ? 6 : 4,
-                                   args));
+    int n = 4;
+    if (b->o.affine) {
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, b->weight->mem};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, b->bias->mem};
+    }
+    GANET__TRY(bind_workspace(&b->s, v, args, &n));
+    GANET__TRY(ganet__prim_execute(l->ctx, &b->s.fwd[v], n, args));
     if (mode == GANET_MODE_TRAINING)
         update_running_stats(b, m);
     b->src = src;
     b->mode = mode;
+    b->relu = l->relu_fused;
     *dst = b->s.dst;
     return GANET_OK;
 }
@@ -233,8 +297,9 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
                  "%s: the last forward pass failed in oneDNN after a change "
                  "of shape; run forward again",
                  l->ops->kind);
-    if (!b->s.bwd[b->mode].prim)
-        GANET__TRY(build_backward(b, b->mode));
+    int v = variant(b->mode, b->relu);
+    if (!b->s.bwd[v].prim)
+        GANET__TRY(build_backward(b, v));
     const ganet_tensor *dd;
     ganet_tensor *ds;
     GANET__TRY(ganet__tensor_as(diff_dst, &b->s.md, &b->s.diff_dst_stage, &dd));
@@ -245,19 +310,22 @@ static ganet_status backward(ganet_layer *l, const ganet_tensor *diff_dst,
     /* oneDNN 2.6 refuses to run a backward pass made with dnnl_use_shift
      * unless the shift is among the arguments, though no gradient depends
      * on it. */
-    dnnl_exec_arg_t args[9] = {
+    dnnl_exec_arg_t args[10] = {
             {DNNL_ARG_SRC, b->src->mem},
             {DNNL_ARG_MEAN, stat(b, b->mode, false)},
             {DNNL_ARG_VARIANCE, stat(b, b->mode, true)},
             {DNNL_ARG_DIFF_DST, dd->mem},
             {DNNL_ARG_DIFF_SRC, ds->mem},
-            {DNNL_ARG_SCALE, b->o.affine ? b->weight->mem : NULL},
-            {DNNL_ARG_DIFF_SCALE, b->o.affine ? b->wgrad_step->mem : NULL},
-            {DNNL_ARG_DIFF_SHIFT, b->o.affine ? b->bgrad_step->mem : NULL},
-            {DNNL_ARG_SHIFT, b->o.affine ? b->bias->mem : NULL},
     };
-    GANET__TRY(ganet__prim_execute(l->ctx, &b->s.bwd[b->mode],
-                                   b->o.affine ? 9 : 5, args));
+    int n = 5;
+    if (b->o.affine) {
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, b->weight->mem};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SCALE, b->wgrad_step->mem};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DIFF_SHIFT, b->bgrad_step->mem};
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, b->bias->mem};
+    }
+    GANET__TRY(bind_workspace(&b->s, v, args, &n));
+    GANET__TRY(ganet__prim_execute(l->ctx, &b->s.bwd[v], n, args));
     ds->version++;
     if (b->o.affine && l->requires_grad) {
         ganet__accumulate(b->diff_weight, b->wgrad_step);
@@ -297,7 +365,7 @@ static ganet_status init(ganet_layer *l, ganet_init scheme)
 static void destroy(ganet_layer *l)
 {
     bn_layer *b = as_bn(l);
-    free_shape_state(&b->s);
+    free_shape_state(b->base.ctx, &b->s);
     ganet_tensor *owned[] = {b->weight,    b->bias,         b->diff_weight,
                              b->diff_bias, b->running_mean, b->running_var,
                              b->mean,      b->var,          b->wgrad_step,
@@ -309,8 +377,13 @@ static void destroy(ganet_layer *l)
 /* Backward reads the source and the statistics, never dst; in place it
  * writes only its diff_src over diff_dst. */
 static const ganet__layer_ops bn_ops = {
-        "BatchNorm2d", output_shape, forward, backward, describe,
-        init,          destroy,      true,    true,     true};
+        .kind = "BatchNorm2d",
+        GANET__LAYER_FUNCTIONS,
+        .can_inplace = true,
+        .lends_outputs = true,
+        .lends_diff_src = true,
+        .absorbs_relu = true,
+};
 
 static ganet_status check_options(const char *fn,
                                   const ganet_batchnorm2d_options *o)

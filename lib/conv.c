@@ -629,11 +629,17 @@ static void destroy(ganet_layer *l)
 
 /* Backward reads the source and the weights, never dst. */
 static const ganet__layer_ops conv_ops = {
-        "Conv2d", output_shape, forward, backward, describe,
-        init,     destroy,      false,   true,     true};
+        .kind = "Conv2d",
+        GANET__LAYER_FUNCTIONS,
+        .lends_outputs = true,
+        .lends_diff_src = true,
+};
 static const ganet__layer_ops deconv_ops = {
-        "ConvTranspose2d", output_shape, forward, backward, describe, init,
-        destroy,           false,        true,    true};
+        .kind = "ConvTranspose2d",
+        GANET__LAYER_FUNCTIONS,
+        .lends_outputs = true,
+        .lends_diff_src = true,
+};
 
 static ganet_status check_options(const char *fn, const ganet_conv2d_options *o,
                                   bool transposed)

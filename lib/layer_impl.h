@@ -49,7 +49,17 @@ typedef struct ganet__layer_ops {
      * never read again by the layer, so that an in-place layer before it
      * in a Sequential may overwrite it. */
     bool lends_diff_src;
+    /* Whether the kind can apply a ReLU to its output itself (and mask its
+     * backward with it), and whether the kind is that ReLU: a Sequential
+     * fuses the two. */
+    bool absorbs_relu, is_relu;
 } ganet__layer_ops;
+
+/* The function members of a kind whose file names its functions after
+ * them, for its ops table: {.kind = "ReLU", GANET__LAYER_FUNCTIONS, ...}. */
+#define GANET__LAYER_FUNCTIONS                                                 \
+    .output_shape = output_shape, .forward = forward, .backward = backward,    \
+    .describe = describe, .init = init, .destroy = destroy
 
 struct ganet_layer {
     const ganet__layer_ops *ops;
@@ -75,6 +85,10 @@ struct ganet_layer {
     /* Set by the Sequential holding the layer for the length of one call:
      * the forward source, or the backward diff_dst, may be overwritten. */
     bool may_overwrite_src, may_overwrite_diff_dst;
+    /* Set by the Sequential for one forward call: this layer applies the
+     * ReLU after it (absorbs_relu), or this ReLU's input already went
+     * through it (is_relu). */
+    bool relu_fused;
 };
 
 /* Fill the common part of a new layer. */

@@ -139,6 +139,19 @@ static ganet_status output_shape(const ganet_layer *l, const int64_t *src,
     return GANET_OK;
 }
 
+/* Whether child i applies the ReLU that follows it (BatchNorm's
+ * fuse_norm_relu), so that the ReLU passes its input on: the ReLU is in
+ * place, and the child after it lends its gradient, which the ReLU then
+ * hands back untouched and the BatchNorm may overwrite. */
+static bool fuses_relu(const seq_layer *s, int i)
+{
+    if (i < 0 || i + 2 >= s->n)
+        return false;
+    const ganet_layer *r = s->children[i + 1];
+    return s->children[i]->ops->absorbs_relu && r->ops->is_relu && r->inplace &&
+           s->children[i + 2]->ops->lends_diff_src;
+}
+
 /* src: (N, C_in, H, W) -> each child in turn -> dst: the last child's
  * output, or src itself when there is no child. */
 static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
@@ -151,8 +164,10 @@ static ganet_status forward(ganet_layer *l, const ganet_tensor *src,
         /* x is then the previous child's own output, unread by its
          * backward; never the caller's source. */
         c->may_overwrite_src = i > 0 && s->children[i - 1]->ops->lends_outputs;
+        c->relu_fused = fuses_relu(s, i) || fuses_relu(s, i - 1);
         ganet_status st = ganet_layer_forward(c, x, mode, &x);
         c->may_overwrite_src = false;
+        c->relu_fused = false;
         GANET__TRY(st);
     }
     *dst = x;
@@ -214,8 +229,9 @@ static void destroy(ganet_layer *l)
 
 /* An empty Sequential returns its caller's own tensors: it lends none. */
 static const ganet__layer_ops seq_ops = {
-        "Sequential", output_shape, forward, backward, describe,
-        init,         destroy,      false,   false,    false};
+        .kind = "Sequential",
+        GANET__LAYER_FUNCTIONS,
+};
 
 /* ---- public functions -------------------------------------------------- */
 

@@ -301,7 +301,12 @@ GANET_API bool ganet_layer_get_requires_grad(const ganet_layer *layer);
  *
  * Where it is not safe the layer computes into its own tensors, as without
  * the setting; a layer used on its own never overwrites the caller's
- * tensors. The values computed are the same bit for bit either way. When
+ * tensors. An in-place ReLU right after a BatchNorm2d, with another layer
+ * (not a nested Sequential) after it, goes one step further: the
+ * BatchNorm applies the ReLU as part of its own pass (oneDNN's
+ * fuse_norm_relu, with a mask of the negative outputs kept for backward)
+ * and the ReLU passes its input and its gradient on untouched. The values
+ * computed are the same bit for bit in every case. When
  * it does overwrite, the tensor returned by forward is the previous
  * child's output tensor, now holding this layer's output, and that of
  * backward is the next child's diff_src, now holding this layer's: the
