@@ -150,6 +150,8 @@ static const char *const conv_cases[] = {
         "convt2d_k3s2p1d2",
         "convt2d_k3x5s2x1p1x2_5x4",
         "convt2d_k4s2p1op1x0_3x3",
+        "convt2d_dcgan_k4s2p1_to1",
+        "convt2d_k3s2p1op1_to1_4x3",
 };
 
 /* The options vector of a case file (layout in tests/data/README.md). */

@@ -282,6 +282,9 @@ def make_layers(out):
         ("convt2d_k3x5s2x1p1x2_5x4", 2, 3, 2, (5, 4), (3, 5), (2, 1),
          (1, 2), 1, 0, False),
         ("convt2d_k4s2p1op1x0_3x3", 1, 2, 2, 3, 4, 2, 1, 1, (1, 0), True),
+        # One output channel, as G's last layer for one-channel images.
+        ("convt2d_dcgan_k4s2p1_to1", 3, 8, 1, 5, 4, 2, 1, 1, 0, False),
+        ("convt2d_k3s2p1op1_to1_4x3", 2, 4, 1, (4, 3), 3, 2, 1, 1, 1, True),
     ]
     names = []
     for name, n, cin, cout, hw, k, s, p, d, bias in conv:
