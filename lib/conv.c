@@ -472,10 +472,9 @@ static ganet_status backward_matmul(conv_layer *c, const ganet_tensor *diff_dst,
         *diff_src = s->diff_src;
     }
     if (want_weights) {
+        /* The product writes to the transient buffer, reserved when it
+         * was built. */
         const dnnl_memory_desc_t *md = &s->mm.w_md;
-        /* Grows once, on the first pass. */
-        GANET__TRY(
-                ganet__transient_reserve(ctx, dnnl_memory_desc_get_size(md)));
         GANET__TRY(ganet__deconv_mm_backward_weights(
                 ctx, &s->mm, c->src_used->data, dd->data, ctx->transient));
         GANET__TRY(ganet__reorder_run(ctx, &s->wgrad_add, md, ctx->transient,

@@ -122,6 +122,9 @@ ganet_status ganet__deconv_mm_build_backward(ganet_context *ctx,
                 product(ctx, &m->bwd_data, m->bwd_data_views, &dy, &wt, &dz));
     }
     if (weights && !m->bwd_weights.prim) {
+        /* The weight gradient goes to the context's transient buffer. */
+        GANET__TRY(ganet__transient_reserve(
+                ctx, dnnl_memory_desc_get_size(&m->w_md)));
         if (m->w_ld != m->cols && m->dy_copy == NULL) {
             size_t size = (size_t)(m->n * m->w_ld) * sizeof(float);
             m->dy_copy = ganet__alloc(ctx, size);

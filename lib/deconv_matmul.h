@@ -68,7 +68,9 @@ ganet_status ganet__deconv_mm_backward_data(ganet_context *ctx,
                                             const void *diff_dst,
                                             const void *wei, void *diff_src);
 
-/* diff_wei (laid out as w_md) = src transposed times diff_dst. */
+/* diff_wei (laid out as w_md; the context's transient buffer, which
+ * building the backward products reserved) = src transposed times
+ * diff_dst. */
 ganet_status ganet__deconv_mm_backward_weights(ganet_context *ctx,
                                                ganet__deconv_mm *m,
                                                const void *src,

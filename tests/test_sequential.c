@@ -76,15 +76,6 @@ static ganet_tensor *filled(ganet_context *ctx, const int64_t *dims,
     return t;
 }
 
-static void assert_same_values(const ganet_tensor *a, const ganet_tensor *b)
-{
-    assert_int_equal(ganet_tensor_count(a), ganet_tensor_count(b));
-    float *va = support_values(a), *vb = support_values(b);
-    assert_memory_equal(va, vb, (size_t)ganet_tensor_count(a) * sizeof *va);
-    free(va);
-    free(vb);
-}
-
 static void assert_param_name(ganet_layer *l, int index, const char *want)
 {
     const char *name = NULL;
@@ -234,7 +225,7 @@ static void test_sequential_equals_children_by_hand(void **state)
         assert_int_equal(
                 ganet_layer_forward(hand[i], h, GANET_MODE_TRAINING, &h),
                 GANET_OK);
-    assert_same_values(y, h);
+    support_assert_same_values(y, h);
 
     /* Twice, so the gradients accumulate on both sides. */
     for (int pass = 0; pass < 2; pass++) {
@@ -242,7 +233,7 @@ static void test_sequential_equals_children_by_hand(void **state)
         const ganet_tensor *gh = dd;
         for (int i = 3; i >= 0; i--)
             assert_int_equal(ganet_layer_backward(hand[i], gh, &gh), GANET_OK);
-        assert_same_values(ds, gh);
+        support_assert_same_values(ds, gh);
     }
     k = 0;
     for (int i = 0; i < 4; i++)
@@ -252,7 +243,7 @@ static void test_sequential_equals_children_by_hand(void **state)
                              GANET_OK);
             assert_int_equal(ganet_layer_param(model, k, NULL, NULL, &b),
                              GANET_OK);
-            assert_same_values(a, b);
+            support_assert_same_values(a, b);
         }
 
     /* zero_grad and init reach the children. */
@@ -727,13 +718,9 @@ static void check_same_inference(ganet_layer *a, ganet_layer *b,
     const ganet_tensor *ya, *yb;
     assert_int_equal(ganet_layer_forward(a, x, GANET_MODE_INFERENCE, &ya),
                      GANET_OK);
-    float *va = support_values(ya);
     assert_int_equal(ganet_layer_forward(b, x, GANET_MODE_INFERENCE, &yb),
                      GANET_OK);
-    float *vb = support_values(yb);
-    assert_memory_equal(va, vb, (size_t)ganet_tensor_count(ya) * sizeof *va);
-    free(va);
-    free(vb);
+    support_assert_same_values(ya, yb);
 }
 
 /* A model spelled by letters run with and without in-place layers (and so
@@ -773,13 +760,13 @@ static void check_inplace(ganet_context *ctx, const char *spec, int64_t ch,
         assert_int_equal(ganet_layer_param(plain, p, NULL, NULL, &a), GANET_OK);
         assert_int_equal(ganet_layer_param(inplace, p, NULL, NULL, &b),
                          GANET_OK);
-        assert_same_values(a, b);
+        support_assert_same_values(a, b);
     }
     for (int i = 0; i < ganet_layer_buffer_count(plain); i++) {
         ganet_tensor *a, *b;
         assert_int_equal(ganet_layer_buffer(plain, i, NULL, &a), GANET_OK);
         assert_int_equal(ganet_layer_buffer(inplace, i, NULL, &b), GANET_OK);
-        assert_same_values(a, b);
+        support_assert_same_values(a, b);
     }
     float *x1 = support_values(x), *dd1 = support_values(dd);
     assert_memory_equal(x0, x1, bytes);
@@ -878,7 +865,7 @@ static void test_sequential_inplace_nested(void **state)
         assert_int_equal(ganet_layer_param(plain, p, NULL, NULL, &a), GANET_OK);
         assert_int_equal(ganet_layer_param(inplace, p, NULL, NULL, &b),
                          GANET_OK);
-        assert_same_values(a, b);
+        support_assert_same_values(a, b);
     }
     free(out_a);
     free(grad_a);

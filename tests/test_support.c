@@ -98,6 +98,15 @@ float *support_values(const ganet_tensor *t)
     return v;
 }
 
+void support_assert_same_values(const ganet_tensor *a, const ganet_tensor *b)
+{
+    assert_int_equal(ganet_tensor_count(a), ganet_tensor_count(b));
+    float *va = support_values(a), *vb = support_values(b);
+    assert_memory_equal(va, vb, (size_t)ganet_tensor_count(a) * sizeof *va);
+    free(va);
+    free(vb);
+}
+
 void support_read_values(const ganet_tensor *t, float *v, int64_t n)
 {
     assert_int_equal(ganet_tensor_count(t), n);

@@ -48,6 +48,10 @@ void support_load_entry(ganet_tensor *t, const ref_entry *e);
 /* All values of a tensor in a malloc'd buffer, freed by the caller. */
 float *support_values(const ganet_tensor *t);
 
+/* Fail unless two tensors have the same element count and the same
+ * values, bit for bit. */
+void support_assert_same_values(const ganet_tensor *a, const ganet_tensor *b);
+
 /* Copy a tensor's values into v after checking it holds exactly n. */
 void support_read_values(const ganet_tensor *t, float *v, int64_t n);
 
